@@ -1,0 +1,3 @@
+from openclarify.cli import main
+
+raise SystemExit(main())
