@@ -1,0 +1,87 @@
+"""The SHAP baseline: parse inline ``ShapBaseline`` text or the bytes of a ``ShapBaselineUri`` file (spec §5.5).
+
+Reading the URI is the caller's job; this module only turns bytes into baseline rows and checks them. Parsing uses
+the configured ``MimeType`` (``text/csv`` by default, or ``application/jsonlines`` with ``FeaturesAttribute``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from openclarify.clarify.records import CSV, JSONLINES, Record, media_type, parse_csv, parse_jsonlines, to_float_matrix
+from openclarify.errors import ValidationError, ValidationException
+
+SUPPORTED_MIME_TYPES = (CSV, JSONLINES)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Baseline rows with raw values (strings for CSV, JSON values for JSON Lines), all the same width."""
+
+    rows: tuple[Record, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    @property
+    def width(self) -> int:
+        return len(self.rows[0])
+
+    def matrix(self) -> np.ndarray:
+        """``(size, width)`` float64; a non-numeric cell raises ValidationException naming baseline row and column."""
+        try:
+            return to_float_matrix(self.rows, what="Baseline row")
+        except ValidationError as exc:
+            raise ValidationException(exc.message) from exc
+
+
+def parse_baseline(
+    data: bytes | str,
+    mime_type: str | None = None,
+    features_attribute: str | None = None,
+    *,
+    source: str = "ShapBaseline",
+) -> Baseline:
+    """Parse baseline data. Errors are ValidationException whose message starts with ``source``.
+
+    ``source`` names where the data came from (the config member or the URI), so the same function serves
+    CreateEndpointConfig validation and the endpoint's baseline load.
+    """
+    kind = media_type(mime_type) if mime_type else CSV
+    if kind not in SUPPORTED_MIME_TYPES:
+        raise ValidationException(
+            f"{source}: MimeType {mime_type!r} is not supported; use text/csv or application/jsonlines."
+        )
+    try:
+        if kind == CSV:
+            rows = parse_csv(data, what="baseline row")
+        else:
+            rows = parse_jsonlines(data, features_attribute, what="baseline row")
+    except ValidationError as exc:
+        raise ValidationException(f"{source} cannot be parsed as {kind}: {_baseline_wording(exc.message)}") from exc
+    width = len(rows[0])
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise ValidationException(
+                f"{source}: baseline row {number} has {len(row)} features but row 1 has {width}; "
+                "every baseline row must have the same features."
+            )
+    return Baseline(rows=tuple(rows))
+
+
+def _baseline_wording(message: str) -> str:
+    return message.replace("The request body holds no records.", "it holds no rows.")
+
+
+def check_width(baseline: Baseline, records: Sequence[Record]) -> None:
+    """Every request record must have as many features as the baseline (spec §5.5). ValidationError names the record."""
+    for number, record in enumerate(records, start=1):
+        if len(record) != baseline.width:
+            raise ValidationError(
+                f"Record {number} has {len(record)} features but the SHAP baseline has {baseline.width}; "
+                "records must have the same columns as the baseline."
+            )

@@ -1,0 +1,310 @@
+"""Request records: parse ``text/csv`` / ``application/jsonlines`` bodies, serialise synthetic rows, batch them.
+
+A *record* is one row of features in column order, with its raw values kept: ``str`` cells for CSV, JSON values for
+JSON Lines. Keeping raw values means an unchanged cell reaches the model container exactly as the client wrote it
+(``"1.50"`` stays ``1.50``), and text or categorical features pass through untouched.
+
+Spec: §5.1 steps 2 and 7, §5.6, §6 (container I/O examples).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from openclarify.clarify._jmespath import InvalidExpression, compile_expression
+from openclarify.errors import ValidationError
+
+CSV = "text/csv"
+JSONLINES = "application/jsonlines"
+SUPPORTED_CONTENT_TYPES = (CSV, JSONLINES)
+
+Record = tuple[Any, ...]
+"""One record's features in column order, raw values."""
+
+# A CSV cell that a numeric model would read as a number. Written out unquoted; anything else non-empty is text and
+# is quoted (spec §5.1 step 7: "CSV batches are lines joined by \n, with text fields quoted").
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+_NON_FINITE = frozenset({"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+
+
+def media_type(content_type: str | None) -> str:
+    """``"text/csv; charset=utf-8"`` → ``"text/csv"``: the part that selects a parser."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_number_text(cell: str) -> bool:
+    """True if a CSV cell spells a number (including ``nan``/``inf``, which numeric models read as missing/limit)."""
+    return bool(_NUMBER.fullmatch(cell)) or cell.strip().lower() in _NON_FINITE
+
+
+def decode_body(body: bytes | str, what: str = "request body") -> str:
+    if isinstance(body, str):
+        return body
+    try:
+        # utf-8-sig drops a leading byte-order mark that spreadsheet exports often add.
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"The {what} is not valid UTF-8 (byte {exc.start}).") from exc
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_records(body: bytes | str, content_type: str | None, features_attribute: str | None = None) -> list[Record]:
+    """Split a request body into records (spec §5.1 step 2). Raises ValidationError naming the bad record.
+
+    ``features_attribute`` (JMESPath) applies to JSON Lines only; without it each line must itself be a JSON array.
+    Every record must have the same number of features as the first.
+    """
+    kind = media_type(content_type)
+    if kind == CSV:
+        records = parse_csv(body)
+    elif kind == JSONLINES:
+        records = parse_jsonlines(body, features_attribute)
+    else:
+        raise ValidationError(
+            f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."
+        )
+    require_same_width(records)
+    return records
+
+
+def parse_csv(body: bytes | str, what: str = "record") -> list[Record]:
+    """RFC 4180 CSV, no header row. Quoted fields may hold commas, doubled quotes and newlines.
+
+    Trailing empty lines are ignored; an empty line between records is an error, because the model would answer a
+    row for it and the outputs would no longer line up with the records.
+    """
+    text = decode_body(body)
+    rows: list[tuple[int, Record]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        for cells in reader:
+            rows.append((reader.line_num, tuple(cells)))
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{what.capitalize()} {len(rows) + 1} (line {reader.line_num}) is not valid CSV: {exc}."
+        ) from exc
+    while rows and not rows[-1][1]:
+        rows.pop()
+    if not rows:
+        raise ValidationError("The request body holds no records.")
+    for number, (line, cells) in enumerate(rows, start=1):
+        if not cells:
+            raise ValidationError(
+                f"{what.capitalize()} {number} (line {line}) is empty; every line must hold one record."
+            )
+    return [cells for _, cells in rows]
+
+
+def parse_jsonlines(body: bytes | str, features_attribute: str | None = None, what: str = "record") -> list[Record]:
+    """One JSON value per line; features are ``jmespath.search(features_attribute, value)`` or the value itself."""
+    expression = compile_features_attribute(features_attribute)
+    lines = _json_lines(decode_body(body))
+    if not lines:
+        raise ValidationError("The request body holds no records.")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise ValidationError(f"{what.capitalize()} {number} is an empty line; every line must hold one record.")
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(
+                f"{what.capitalize()} {number} is not valid JSON: {exc.msg} (column {exc.colno})."
+            ) from exc
+        features = value if expression is None else expression.search(value)
+        if not isinstance(features, list) or not features:
+            source = (
+                f"FeaturesAttribute {features_attribute!r} gave {json.dumps(features)}"
+                if expression is not None
+                else f"it is {_json_kind(value)} and no FeaturesAttribute is configured"
+            )
+            raise ValidationError(
+                f"{what.capitalize()} {number} has no feature list: {source}; expected a non-empty JSON array."
+            )
+        records.append(tuple(features))
+    return records
+
+
+def compile_features_attribute(features_attribute: str | None) -> Any:
+    if features_attribute is None:
+        return None
+    try:
+        return compile_expression(features_attribute)
+    except InvalidExpression as exc:
+        raise ValidationError(
+            f"FeaturesAttribute {features_attribute!r} is not a valid JMESPath expression: {exc}."
+        ) from exc
+
+
+def _json_lines(text: str) -> list[str]:
+    # Split on "\n" only: str.splitlines() would also split on U+2028 etc., which may appear raw inside JSON strings.
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def require_same_width(records: Sequence[Record], width: int | None = None, what: str = "Record") -> int:
+    """Check that every record has ``width`` features (default: the first record's). Returns the width."""
+    expected = len(records[0]) if width is None else width
+    for number, record in enumerate(records, start=1):
+        if len(record) != expected:
+            raise ValidationError(f"{what} {number} has {len(record)} features; expected {expected}.")
+    return expected
+
+
+def to_float_matrix(records: Sequence[Record], what: str = "Record") -> np.ndarray:
+    """Numeric features as an ``(n_records, n_features)`` float64 matrix; errors name record and column (1-based).
+
+    Accepts JSON numbers and strings that spell numbers (``nan``/``inf`` included, since numeric models read them
+    as missing values). Booleans are rejected: ``true`` is not a feature value a numeric model was trained on.
+    """
+    width = require_same_width(records, what=what)
+    matrix = np.empty((len(records), width), dtype=np.float64)
+    for i, record in enumerate(records):
+        for j, value in enumerate(record):
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                ok = False
+            elif isinstance(value, str):
+                ok = is_number_text(value)
+            else:
+                ok = True
+            if not ok:
+                raise ValidationError(
+                    f"{what} {i + 1}, column {j + 1}: {json.dumps(value)} is not a number; "
+                    "this model needs numeric features."
+                )
+            matrix[i, j] = float(value)
+    return matrix
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Serialising synthetic rows back into the request's format
+
+
+def serialize_rows(
+    rows: Sequence[Sequence[Any]], content_type: str | None, content_template: str | None = None
+) -> list[bytes]:
+    """One encoded line per row, in the request's format (spec §5.1 step 7). Lines carry no trailing newline."""
+    kind = media_type(content_type)
+    if kind == CSV:
+        return [csv_line(row).encode() for row in rows]
+    if kind == JSONLINES:
+        return [jsonlines_line(row, content_template).encode() for row in rows]
+    raise ValidationError(
+        f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."
+    )
+
+
+def csv_line(row: Sequence[Any]) -> str:
+    """A CSV line: numbers bare, text quoted with doubled inner quotes, empty cells empty.
+
+    The csv module cannot quote per field (QUOTE_NONNUMERIC would also quote numeric *strings* such as ``"1.50"``,
+    which CSV-reading models then reject), so the one RFC 4180 quoting rule is applied here.
+    """
+    return ",".join(_csv_cell(value) for value in row)
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, str):
+        if value == "" or is_number_text(value):
+            return value
+        return '"' + value.replace('"', '""') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        return _float_text(float(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if value is None:
+        return ""
+    # Nested JSON (a list or object feature) has no CSV spelling but its JSON text.
+    return _csv_cell(json.dumps(value, separators=(",", ":")))
+
+
+def _float_text(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+FEATURES_PLACEHOLDER = "$features"
+
+
+def jsonlines_line(row: Sequence[Any], content_template: str | None) -> str:
+    """``ContentTemplate`` with ``$features`` replaced by the compact JSON array of the row.
+
+    Without a template the array itself is the line, which is right when requests carry bare arrays (no
+    FeaturesAttribute); with a FeaturesAttribute the caller must configure a template (checked at invoke).
+    """
+    features = json.dumps([_json_value(value) for value in row], separators=(",", ":"), ensure_ascii=False)
+    if content_template is None:
+        return features
+    return content_template.replace(FEATURES_PLACEHOLDER, features)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Batching
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows ``start:stop`` of the serialised lines, joined into one container request body."""
+
+    start: int
+    stop: int
+    body: bytes
+
+
+MEGABYTE = 1024 * 1024
+
+
+def batch_lines(lines: Sequence[bytes], max_record_count: int | None, max_payload_in_mb: int) -> Iterator[Batch]:
+    """Greedy batches of at most ``max_record_count`` lines and ``max_payload_in_mb`` MiB each (spec §5.6).
+
+    Lines are joined by ``\\n`` with no trailing newline. Without ``max_record_count`` a batch is as large as the
+    payload limit allows (the spec leaves Clarify's auto-tuning unknown; a remote runtime may split further when the
+    container rejects a batch). A single line larger than the limit cannot be sent at all and is an error.
+    """
+    limit = max_payload_in_mb * MEGABYTE
+    max_records = max_record_count or len(lines) or 1
+    start, size = 0, 0
+    for index, line in enumerate(lines):
+        if len(line) > limit:
+            raise ValidationError(
+                f"Synthetic record {index + 1} is {len(line)} bytes, more than MaxPayloadInMB "
+                f"({max_payload_in_mb} MB = {limit} bytes); raise MaxPayloadInMB or send smaller records."
+            )
+        added = len(line) + (1 if index > start else 0)
+        if index > start and (index - start >= max_records or size + added > limit):
+            yield Batch(start, index, b"\n".join(lines[start:index]))
+            start, size, added = index, 0, len(line)
+        size += added
+    if start < len(lines):
+        yield Batch(start, len(lines), b"\n".join(lines[start:]))
