@@ -79,3 +79,9 @@ class ServiceUnavailable(ServiceError):
 
 class InternalFailure(ServiceError):
     code = "InternalFailure"
+
+
+class SerializationError(ServiceError):
+    """The request body is not a JSON object of the expected types."""
+
+    code = "SerializationException"

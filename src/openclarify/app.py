@@ -1,0 +1,123 @@
+"""Composition root: builds the store, services and routes from :class:`Settings`, and runs them under uvicorn.
+
+Nothing else constructs long-lived objects, so there is no global state: tests build as many independent apps
+as they like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
+from openclarify.services.endpoints import Preparer
+from openclarify.settings import Settings
+from openclarify.store import SQLiteStore
+from openclarify.wire.router import Authenticator, build_routes
+from openclarify.wire.sagemaker_api import ControlPlane
+from openclarify.wire.sigv4 import SigV4Verifier
+from openclarify.wire.spec import ShapeValidator
+
+log = logging.getLogger("openclarify")
+
+DB_FILE = "openclarify.db"
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything build_app wired together; reachable as ``app.state.components``."""
+
+    settings: Settings
+    store: SQLiteStore
+    control_plane: ControlPlane
+    auth: Authenticator
+
+
+def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
+    store = SQLiteStore(settings.data_dir / DB_FILE)
+    arns = ArnFactory(settings.region, settings.account_id)
+    roots = settings.resolved_model_roots()
+    models = ModelService(store, arns, roots)
+    configs = EndpointConfigService(store, arns, models)
+    endpoints = EndpointService(
+        store,
+        arns,
+        models,
+        configs,
+        model_roots=roots,
+        startup_timeout_seconds=settings.container_startup_timeout_seconds,
+        request_timeout_seconds=settings.invoke_deadline_seconds,
+        grace_seconds=settings.create_grace_seconds,
+        preparers=preparers,
+    )
+    keys = settings.resolved_access_keys()
+    verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
+    return Components(settings, store, ControlPlane(models, configs, endpoints), Authenticator(verifier))
+
+
+def build_app(
+    settings: Settings,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+    preparers: Sequence[Preparer] = (),
+) -> Starlette:
+    components = build_components(settings, preparers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        components.store.migrate()
+        # Endpoints that were InService come back before the first request is served.
+        await components.control_plane.endpoints.restore()
+        try:
+            yield
+        finally:
+            await components.control_plane.endpoints.shutdown()
+            components.store.close()
+
+    routes = build_routes(components.control_plane, ShapeValidator(), components.auth, extra_routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.components = components
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class UnsafeBinding(Exception):
+    """Refusing to expose an unauthenticated server beyond this machine."""
+
+
+def check_binding(settings: Settings) -> None:
+    """Without access keys only loopback is allowed, unless ``insecure`` says otherwise (then we warn)."""
+    if settings.resolved_access_keys():
+        return
+    if is_loopback(settings.host):
+        log.warning("No access keys configured: requests are not authenticated (loopback only).")
+        return
+    if not settings.insecure:
+        raise UnsafeBinding(
+            f"Refusing to listen on {settings.host} without access keys: anyone who can reach it could deploy "
+            "models. Configure OPENCLARIFY_ACCESS_KEYS or a credentials file, or pass --insecure."
+        )
+    log.warning("--insecure: listening on %s WITHOUT authentication.", settings.host)
+
+
+def run(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_binding(settings)
+    app = build_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

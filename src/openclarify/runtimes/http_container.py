@@ -1,0 +1,135 @@
+"""A running model container that follows SageMaker's inference-container contract.
+
+``Image`` is its base URL (``http://host:8080``). ``GET /ping`` must answer 200 before the endpoint goes
+InService; ``POST /invocations`` receives InvokeEndpoint payloads unchanged (Content-Type, Accept and
+X-Amzn-SageMaker-Custom-Attributes are forwarded both ways), and its answers come back verbatim.
+
+``predict(X)`` sends ``X`` as ``text/csv`` with ``Accept: text/csv`` and reads one line of numbers per record.
+
+Connections are pooled and kept alive; at most ``max_concurrency`` (InitialInstanceCount) requests are in
+flight, and every request has explicit timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import numpy as np
+
+from openclarify.errors import ModelError
+from openclarify.runtimes.base import InvokeResult, ModelLoadError, Runtime, RuntimeSpec
+
+_CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+_PING_TIMEOUT = 2.0  # SageMaker's per-attempt /ping limit
+
+
+class HttpContainerRuntime(Runtime):
+    def __init__(self, spec: RuntimeSpec) -> None:
+        super().__init__(spec)
+        assert spec.url is not None
+        self._base = spec.url.rstrip("/")
+        self._timeout = httpx.Timeout(spec.request_timeout_seconds, connect=5.0)
+        self._limits = httpx.Limits(
+            max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency
+        )
+        self._sync: httpx.Client | None = None
+        self._sync_gate = threading.BoundedSemaphore(spec.max_concurrency)
+        # The async client and its semaphore belong to the event loop that first uses them.
+        self._async: httpx.AsyncClient | None = None
+        self._async_gate: asyncio.Semaphore | None = None
+
+    def load(self) -> None:
+        """Wait until the container answers ``GET /ping`` with 200, up to the startup timeout."""
+        deadline = time.monotonic() + self.spec.startup_timeout_seconds
+        last = "no answer"
+        with httpx.Client(timeout=_PING_TIMEOUT) as client:
+            while True:
+                try:
+                    response = client.get(self._base + "/ping")
+                    if response.status_code == 200:
+                        return
+                    last = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last = type(exc).__name__
+                if time.monotonic() >= deadline:
+                    raise ModelLoadError(
+                        f"The model container at {self._base} did not pass its /ping health check within "
+                        f"{self.spec.startup_timeout_seconds:g} seconds (last result: {last})."
+                    )
+                time.sleep(0.2)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        body = "\n".join(",".join(repr(float(v)) for v in row) for row in np.asarray(X, dtype=np.float64))
+        if self._sync is None:
+            self._sync = httpx.Client(timeout=self._timeout, limits=self._limits)
+        with self._sync_gate:
+            try:
+                response = self._sync.post(
+                    self._base + "/invocations",
+                    content=body.encode(),
+                    headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+                )
+            except httpx.HTTPError as exc:
+                raise _unreachable(exc) from exc
+        if response.status_code >= 300:
+            raise _container_error(response.status_code, response.text)
+        rows = [line for line in response.text.splitlines() if line.strip()]
+        scores = np.asarray([[float(c) for c in line.split(",")] for line in rows], dtype=np.float64)
+        return scores[:, 0] if scores.ndim == 2 and scores.shape[1] == 1 else scores
+
+    async def invoke(
+        self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
+    ) -> InvokeResult:
+        if self._async is None:
+            self._async = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
+            self._async_gate = asyncio.Semaphore(self.spec.max_concurrency)
+        assert self._async_gate is not None
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if accept:
+            headers["Accept"] = accept
+        if custom_attributes:
+            headers[_CUSTOM_ATTRIBUTES] = custom_attributes
+        async with self._async_gate:
+            try:
+                response = await self._async.post(self._base + "/invocations", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise _unreachable(exc) from exc
+        if response.status_code >= 300:
+            raise _container_error(response.status_code, response.text)
+        return InvokeResult(
+            body=response.content,
+            content_type=response.headers.get("content-type", "application/octet-stream"),
+            custom_attributes=response.headers.get(_CUSTOM_ATTRIBUTES),
+        )
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+
+
+def _container_error(status: int, text: str) -> ModelError:
+    kind = "client" if status < 500 else "server"
+    message = text[:1024]
+    return ModelError(
+        f'Received {kind} error ({status}) from primary with message "{message}". ',
+        original_status_code=status,
+        original_message=message,
+    )
+
+
+def _unreachable(exc: httpx.HTTPError) -> ModelError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelError("Your invocation timed out while waiting for a response from container primary.")
+    return ModelError(f"The model container could not be reached ({type(exc).__name__}).")

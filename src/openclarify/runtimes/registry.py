@@ -1,0 +1,91 @@
+"""Choose and build a runtime from a ContainerDefinition; check where its artifact may come from."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from openclarify.runtimes.base import ModelLoadError, Runtime, RuntimeSpec
+
+# Image → (module, class). Modules import their heavy libraries only inside load().
+BUILTIN_IMAGES: dict[str, tuple[str, str]] = {
+    "openclarify/onnx": ("openclarify.runtimes.onnx", "OnnxRuntime"),
+    "openclarify/xgboost": ("openclarify.runtimes.xgboost", "XGBoostRuntime"),
+    "openclarify/lightgbm": ("openclarify.runtimes.lightgbm", "LightGBMRuntime"),
+    "openclarify/sklearn": ("openclarify.runtimes.sklearn", "SklearnRuntime"),
+}
+
+
+def is_remote(image: str) -> bool:
+    return image.startswith(("http://", "https://"))
+
+
+def build_spec(
+    container: dict,
+    *,
+    model_roots: Sequence[Path],
+    max_concurrency: int = 1,
+    startup_timeout_seconds: float = 240.0,
+    request_timeout_seconds: float = 60.0,
+) -> RuntimeSpec:
+    """Turn a ContainerDefinition into a RuntimeSpec, or raise ModelLoadError saying what to fix."""
+    image = (container.get("Image") or "").strip()
+    common = {
+        "image": image,
+        "environment": dict(container.get("Environment") or {}),
+        "max_concurrency": max(1, int(max_concurrency)),
+        "startup_timeout_seconds": startup_timeout_seconds,
+        "request_timeout_seconds": request_timeout_seconds,
+    }
+    if is_remote(image):
+        parsed = urlparse(image)
+        if not parsed.hostname:
+            raise ModelLoadError("Image is not a valid http(s) URL of a model container.")
+        return RuntimeSpec(url=image, **common)  # type: ignore[arg-type]
+    if image not in BUILTIN_IMAGES:
+        known = ", ".join(BUILTIN_IMAGES)
+        raise ModelLoadError(
+            f"Image '{image}' is not supported: use one of {known}, or the http(s) URL of a running model container."
+        )
+    url = container.get("ModelDataUrl")
+    if not url:
+        raise ModelLoadError(f"Image '{image}' needs a ModelDataUrl: a local path or file:// URI.")
+    return RuntimeSpec(model_path=resolve_model_path(url, model_roots), **common)  # type: ignore[arg-type]
+
+
+def resolve_model_path(url: str, model_roots: Sequence[Path]) -> Path:
+    """A local path or file:// URI, symlinks resolved, that must lie inside one of ``model_roots``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ModelLoadError("ModelDataUrl file:// URIs must name a local path (file:///path/to/model).")
+        raw = unquote(parsed.path)
+    elif parsed.scheme and len(parsed.scheme) > 1:  # len>1 keeps Windows drive letters working
+        raise ModelLoadError(
+            f"ModelDataUrl scheme '{parsed.scheme}://' is not supported; use a local path or file:// URI."
+        )
+    else:
+        raw = url
+    roots = [Path(r).resolve() for r in model_roots]
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        candidate = (roots[0] if roots else Path.cwd()) / candidate
+    resolved = candidate.resolve()  # follows symlinks and collapses "..", so escapes are caught below
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        raise ModelLoadError("ModelDataUrl lies outside the model roots this server allows (see --model-root).")
+    if not resolved.exists():
+        raise ModelLoadError("ModelDataUrl does not exist.")
+    return resolved
+
+
+def create_runtime(spec: RuntimeSpec) -> Runtime:
+    """An unloaded runtime for ``spec``; call ``load()`` (in a worker thread) before use."""
+    if spec.url is not None:
+        from openclarify.runtimes.http_container import HttpContainerRuntime
+
+        return HttpContainerRuntime(spec)
+    module_name, class_name = BUILTIN_IMAGES[spec.image]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(spec)

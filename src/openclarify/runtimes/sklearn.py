@@ -1,0 +1,63 @@
+"""scikit-learn models stored with skops (``skops.io.dump``). Never pickle or joblib.
+
+skops refuses to build any type that is not trusted. We trust skops' own defaults plus the explicit list
+below: internal types that common estimators need. A file that needs anything else is rejected with the
+offending type names, so an operator can decide; the list is deliberately not configurable per request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from openclarify.runtimes.base import ModelLoadError
+from openclarify.runtimes.tabular import TabularRuntime, positive_class
+
+TRUSTED_TYPES: tuple[str, ...] = (
+    "sklearn.tree._tree.Tree",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._gb.GradientBoostingRegressor",
+    "sklearn.dummy.DummyClassifier",
+    "sklearn.dummy.DummyRegressor",
+    "collections.OrderedDict",
+    "numpy.dtype",
+)
+
+
+class SklearnRuntime(TabularRuntime):
+    kind = "scikit-learn (skops)"
+    filenames = ("model.skops",)
+    hint = "Save it with skops.io.dump(model, 'model.skops'); pickle and joblib files are not accepted."
+
+    def _load(self, path: Path) -> None:
+        import skops.io
+
+        try:
+            untrusted = skops.io.get_untrusted_types(file=str(path))
+        except Exception as exc:
+            raise ModelLoadError(f"ModelDataUrl is not a valid skops file. {self.hint}") from exc
+        refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+        if refused:
+            raise ModelLoadError(f"The skops file needs types that are not trusted: {', '.join(refused)}.")
+        model = skops.io.load(str(path), trusted=list(untrusted))
+        if not hasattr(model, "predict"):
+            raise ModelLoadError("The skops file does not hold an estimator with a predict method.")
+        self._model = model
+        width = getattr(model, "n_features_in_", None)
+        self.n_features = int(width) if width is not None else None
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        # Clarify explains scores, so classifiers answer probabilities (a predict_fn returning predict_proba).
+        if hasattr(self._model, "predict_proba"):
+            return positive_class(np.asarray(self._model.predict_proba(X), dtype=np.float64))
+        return np.asarray(self._model.predict(X), dtype=np.float64)

@@ -1,0 +1,180 @@
+"""Shared logic of the built-in (in-process) runtimes: model lookup, text codecs, and ``invoke``.
+
+Wire format of the built-in runtimes (documented in docs/runtimes.md too). It follows SageMaker's built-in
+XGBoost container, the closest thing to a common convention among the framework containers:
+
+Request ``Content-Type``
+    ``text/csv`` (also the default when absent): one record per line, numbers separated by commas, no header.
+    ``application/jsonlines``: one record per line, either a JSON array of numbers or ``{"features": [...]}``.
+Response ``Accept``
+    absent or ``*/*``: the request's content type.
+    ``text/csv``: one line per record; a single score as a number, several scores comma-separated.
+    ``application/jsonlines``: one line per record, ``{"score": 0.43}`` or ``{"score": [0.1, 0.6, 0.3]}``.
+    ``application/json``: ``{"predictions": [{"score": 0.43}, ...]}``.
+Scores
+    classifiers answer probabilities; a binary classifier answers the positive-class probability only (like
+    XGBoost's ``binary:logistic``), a multiclass one one column per class; regressors answer the prediction.
+
+Errors answer as the container would, wrapped by SageMaker as ``ModelError`` with the container status:
+415 for an unsupported content type or accept, 400 for a body that does not parse or has the wrong width.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+from pathlib import Path
+
+import anyio.to_thread
+import numpy as np
+
+from openclarify.errors import ModelError
+from openclarify.runtimes.base import InvokeResult, ModelLoadError, Runtime
+
+CSV = "text/csv"
+JSONLINES = "application/jsonlines"
+JSON = "application/json"
+_ACCEPTS = (CSV, JSONLINES, JSON)
+
+
+def _media_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.split(";", 1)[0].strip().lower() or None
+
+
+class TabularRuntime(Runtime):
+    """Base of the in-process runtimes. Subclasses implement ``_load(path)`` and ``_predict(X)``."""
+
+    kind: str = "model"
+    """Human name used in error messages, e.g. "XGBoost"."""
+    filenames: tuple[str, ...] = ()
+    """Artifact names looked for when ModelDataUrl is a directory, in order."""
+    hint: str = ""
+    """How to produce a valid artifact; appended to load errors."""
+
+    n_features: int | None = None
+
+    def load(self) -> None:
+        path = self._artifact()
+        try:
+            self._load(path)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # the library's message may quote file bytes: keep it out of the answer
+            raise ModelLoadError(f"ModelDataUrl is not a valid {self.kind} model. {self.hint}".strip()) from exc
+
+    def _artifact(self) -> Path:
+        path = self.spec.model_path
+        if path is None:
+            raise ModelLoadError(f"{self.kind} models need a ModelDataUrl.")
+        if path.is_dir():
+            for name in self.filenames:
+                if (path / name).is_file():
+                    return path / name
+            looked_for = ", ".join(self.filenames)
+            raise ModelLoadError(f"ModelDataUrl is a directory without a {self.kind} model file ({looked_for}).")
+        if not path.is_file():
+            raise ModelLoadError("ModelDataUrl does not exist.")
+        return path
+
+    @abc.abstractmethod
+    def _load(self, path: Path) -> None: ...
+
+    @abc.abstractmethod
+    def _predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"expected a 2-D array of records, got shape {X.shape}")
+        if self.n_features is not None and X.shape[1] != self.n_features:
+            raise ValueError(f"the model expects {self.n_features} features per record, got {X.shape[1]}")
+        scores = np.asarray(self._predict(X))
+        if scores.ndim == 2 and scores.shape[1] == 1:
+            scores = scores[:, 0]
+        return scores
+
+    async def invoke(
+        self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
+    ) -> InvokeResult:
+        ctype = _media_type(content_type) or CSV
+        if ctype not in (CSV, JSONLINES):
+            raise _client_error(415, f"Content type {ctype} is not supported by this model; use {CSV} or {JSONLINES}.")
+        out_type = _media_type(accept)
+        if out_type in (None, "*/*"):
+            out_type = ctype
+        if out_type not in _ACCEPTS:
+            raise _client_error(415, f"Accept type {out_type} is not supported; use one of {', '.join(_ACCEPTS)}.")
+        X = decode_records(body, ctype)
+        try:
+            scores = await anyio.to_thread.run_sync(self.predict, X)
+        except ValueError as exc:
+            raise _client_error(400, str(exc)) from exc
+        # Framework containers do not echo CustomAttributes; neither do we.
+        return InvokeResult(encode_scores(scores, out_type), out_type, None)
+
+
+def positive_class(proba: np.ndarray) -> np.ndarray:
+    """Binary classifiers answer the positive-class probability only, like XGBoost's binary:logistic."""
+    return proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
+
+
+def decode_records(body: bytes, content_type: str) -> np.ndarray:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _client_error(400, "The request body is not UTF-8 text.") from exc
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise _client_error(400, "The request body holds no records.")
+    rows: list[list[float]] = []
+    for i, line in enumerate(lines, start=1):
+        try:
+            if content_type == CSV:
+                rows.append([float(cell) for cell in line.split(",")])
+            else:
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    record = record.get("features")
+                if not isinstance(record, list):
+                    raise ValueError
+                rows.append([float(v) for v in record])
+        except (ValueError, TypeError) as exc:
+            fmt = "comma-separated numbers" if content_type == CSV else 'a JSON array or {"features": [...]}'
+            raise _client_error(400, f"Record {i} is not {fmt}.") from exc
+    if len({len(r) for r in rows}) != 1:
+        raise _client_error(400, "Records have different numbers of features.")
+    return np.asarray(rows, dtype=np.float64)
+
+
+def encode_scores(scores: np.ndarray, accept: str) -> bytes:
+    rows = scores.tolist()
+    if accept == CSV:
+        lines = [",".join(_csv_num(v) for v in row) if isinstance(row, list) else _csv_num(row) for row in rows]
+        return ("\n".join(lines) + "\n").encode()
+    items = [{"score": _json_num(row)} for row in rows]
+    if accept == JSONLINES:
+        return ("\n".join(json.dumps(item, separators=(",", ":")) for item in items) + "\n").encode()
+    return json.dumps({"predictions": items}, separators=(",", ":")).encode()
+
+
+def _csv_num(v: float) -> str:
+    return repr(float(v))
+
+
+def _json_num(v: object) -> object:
+    if isinstance(v, list):
+        return [_json_num(x) for x in v]
+    f = float(v)  # type: ignore[arg-type]
+    return f if math.isfinite(f) else None  # JSON has no NaN; MLServer's codec does the same
+
+
+def _client_error(status: int, message: str) -> ModelError:
+    kind = "client" if status < 500 else "server"
+    return ModelError(
+        f'Received {kind} error ({status}) from primary with message "{message}". ',
+        original_status_code=status,
+        original_message=message,
+    )

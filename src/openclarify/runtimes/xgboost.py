@@ -1,0 +1,28 @@
+"""XGBoost models saved with ``Booster.save_model`` / ``XGBModel.save_model`` as JSON or UBJSON (data only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from openclarify.runtimes.tabular import TabularRuntime
+
+
+class XGBoostRuntime(TabularRuntime):
+    kind = "XGBoost"
+    filenames = ("model.json", "model.ubj", "xgboost-model.json", "model.bst")
+    hint = "Save it with Booster.save_model('model.json') or 'model.ubj'."
+
+    def _load(self, path: Path) -> None:
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(str(path))
+        self._booster = booster
+        self._xgb = xgboost
+        self.n_features = booster.num_features() or None
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        # binary:logistic answers (n,), multi:softprob (n, k): the same scores SageMaker's container returns.
+        return self._booster.predict(self._xgb.DMatrix(X))

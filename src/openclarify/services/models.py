@@ -1,0 +1,93 @@
+"""CreateModel / DescribeModel / ListModels / DeleteModel.
+
+CreateModel checks what SageMaker would only find out at deployment: that the Image names a runtime we have
+and, for built-in runtimes, that ModelDataUrl lies under an allowed model root and loads as a model of that
+kind. Loading happens in a worker thread. A remote container is not contacted here: it may start later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from openclarify.errors import ValidationException
+from openclarify.runtimes import ModelLoadError, build_spec, create_runtime
+from openclarify.services.arns import ArnFactory
+from openclarify.services.pagination import Page, paginate
+from openclarify.store import AlreadyExists, ModelRow, NotFound, Store
+
+
+def model_container(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The one container a model runs (PrimaryContainer, or the single entry of Containers)."""
+    if request.get("PrimaryContainer"):
+        return dict(request["PrimaryContainer"])
+    return dict(request["Containers"][0])
+
+
+class ModelService:
+    def __init__(self, store: Store, arns: ArnFactory, model_roots: Sequence[Path]) -> None:
+        self._store = store
+        self._arns = arns
+        self._roots = tuple(model_roots)
+
+    def not_found(self, name: str) -> ValidationException:
+        return ValidationException(f'Could not find model "{self._arns.model(name)}".')
+
+    def _duplicate(self, name: str) -> ValidationException:
+        return ValidationException(f'Cannot create already existing model "{self._arns.model(name)}".')
+
+    async def create(self, params: Mapping[str, Any]) -> ModelRow:
+        name = params["ModelName"]
+        primary, containers = params.get("PrimaryContainer"), params.get("Containers")
+        if primary and containers:
+            raise ValidationException("PrimaryContainer and Containers are mutually exclusive; provide one.")
+        if not primary and not containers:
+            raise ValidationException("Provide PrimaryContainer (or Containers) with an Image.")
+        if containers and len(containers) > 1:
+            raise ValidationException("Inference pipelines are not supported: Containers may hold one container.")
+        if self.exists(name):
+            raise self._duplicate(name)
+        await self._check_container(model_container(params))
+        row = ModelRow(name, self._arns.model(name), time.time(), dict(params))
+        try:
+            self._store.insert_model(row)
+        except AlreadyExists:
+            raise self._duplicate(name) from None
+        return row
+
+    async def _check_container(self, container: dict[str, Any]) -> None:
+        try:
+            spec = build_spec(container, model_roots=self._roots)
+            if spec.url is None:
+                runtime = create_runtime(spec)
+                await anyio.to_thread.run_sync(runtime.load)
+                runtime.close()
+        except ModelLoadError as exc:
+            raise ValidationException(str(exc)) from None
+
+    def exists(self, name: str) -> bool:
+        try:
+            self._store.get_model(name)
+        except NotFound:
+            return False
+        return True
+
+    def describe(self, name: str) -> ModelRow:
+        try:
+            return self._store.get_model(name)
+        except NotFound:
+            raise self.not_found(name) from None
+
+    def list(self, params: Mapping[str, Any]) -> Page[ModelRow]:
+        return paginate(self._store.list_models(), params, name=lambda r: r.name, created=lambda r: r.creation_time)
+
+    def delete(self, name: str) -> None:
+        # SageMaker allows deleting a model that endpoints use; running endpoints keep their snapshot.
+        try:
+            self._store.delete_model(name)
+        except NotFound:
+            raise self.not_found(name) from None

@@ -1,0 +1,197 @@
+"""SQLite backend: one file under the data dir, WAL, every write in its own transaction.
+
+One connection guarded by a lock: the control plane writes rarely and briefly, so a connection pool would
+only add failure modes. ``BEGIN IMMEDIATE`` takes the write lock up front, so a check-then-write sequence
+cannot interleave with another process's write. A crash mid-write rolls back to the previous state.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are explicit.
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Apply numbered ``migrations/NNNN_*.sql`` files not yet recorded in ``schema_migrations``."""
+        scripts = sorted(
+            (p for p in resources.files("openclarify.store.migrations").iterdir() if p.name.endswith(".sql")),
+            key=lambda p: p.name,
+        )
+        with self._tx() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for script in scripts:
+                version = int(script.name.split("_", 1)[0])
+                if version in done:
+                    continue
+                # executescript would COMMIT our transaction; run statement by statement instead.
+                for statement in _statements(script.read_text(encoding="utf-8")):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, script.name))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- models and endpoint configs share a shape -------------------------------------------------------------
+
+    def _insert_simple(self, table: str, row: ModelRow | EndpointConfigRow) -> None:
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    f"INSERT INTO {table} (key, name, arn, creation_time, request) VALUES (?, ?, ?, ?, ?)",
+                    (row.name.lower(), row.name, row.arn, row.creation_time, json.dumps(row.request)),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(row.name) from exc
+
+    def _get_simple(self, table: str, cls: type, name: str) -> Any:
+        with self._lock:
+            r = self._conn.execute(f"SELECT * FROM {table} WHERE key = ?", (name.lower(),)).fetchone()
+        if r is None:
+            raise NotFound(name)
+        return cls(r["name"], r["arn"], r["creation_time"], json.loads(r["request"]))
+
+    def _list_simple(self, table: str, cls: type) -> list[Any]:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT * FROM {table}").fetchall()
+        return [cls(r["name"], r["arn"], r["creation_time"], json.loads(r["request"])) for r in rows]
+
+    def _delete(self, table: str, name: str) -> None:
+        with self._tx() as conn:
+            if conn.execute(f"DELETE FROM {table} WHERE key = ?", (name.lower(),)).rowcount == 0:
+                raise NotFound(name)
+
+    def insert_model(self, row: ModelRow) -> None:
+        self._insert_simple("models", row)
+
+    def get_model(self, name: str) -> ModelRow:
+        return self._get_simple("models", ModelRow, name)
+
+    def list_models(self) -> list[ModelRow]:
+        return self._list_simple("models", ModelRow)
+
+    def delete_model(self, name: str) -> None:
+        self._delete("models", name)
+
+    def insert_endpoint_config(self, row: EndpointConfigRow) -> None:
+        self._insert_simple("endpoint_configs", row)
+
+    def get_endpoint_config(self, name: str) -> EndpointConfigRow:
+        return self._get_simple("endpoint_configs", EndpointConfigRow, name)
+
+    def list_endpoint_configs(self) -> list[EndpointConfigRow]:
+        return self._list_simple("endpoint_configs", EndpointConfigRow)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self._delete("endpoint_configs", name)
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+
+    _ENDPOINT_COLUMNS = (
+        "key, name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
+        "pending, request"
+    )
+
+    @staticmethod
+    def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
+        return (
+            row.name.lower(),
+            row.name,
+            row.arn,
+            row.status,
+            row.creation_time,
+            row.last_modified_time,
+            row.config_name,
+            json.dumps(row.deployment),
+            row.failure_reason,
+            None if row.pending is None else json.dumps(row.pending),
+            None if row.request is None else json.dumps(row.request),
+        )
+
+    @staticmethod
+    def _endpoint_row(r: sqlite3.Row) -> EndpointRow:
+        return EndpointRow(
+            name=r["name"],
+            arn=r["arn"],
+            status=r["status"],
+            creation_time=r["creation_time"],
+            last_modified_time=r["last_modified_time"],
+            config_name=r["config_name"],
+            deployment=json.loads(r["deployment"]),
+            failure_reason=r["failure_reason"],
+            pending=None if r["pending"] is None else json.loads(r["pending"]),
+            request=None if r["request"] is None else json.loads(r["request"]),
+        )
+
+    def insert_endpoint(self, row: EndpointRow) -> None:
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    f"INSERT INTO endpoints ({self._ENDPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    self._endpoint_values(row),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(row.name) from exc
+
+    def get_endpoint(self, name: str) -> EndpointRow:
+        with self._lock:
+            r = self._conn.execute("SELECT * FROM endpoints WHERE key = ?", (name.lower(),)).fetchone()
+        if r is None:
+            raise NotFound(name)
+        return self._endpoint_row(r)
+
+    def list_endpoints(self) -> list[EndpointRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM endpoints").fetchall()
+        return [self._endpoint_row(r) for r in rows]
+
+    def replace_endpoint(self, row: EndpointRow, *, expected_status: str | None = None) -> None:
+        with self._tx() as conn:
+            current = conn.execute("SELECT status FROM endpoints WHERE key = ?", (row.name.lower(),)).fetchone()
+            if current is None or (expected_status is not None and current["status"] != expected_status):
+                raise NotFound(row.name)
+            conn.execute("DELETE FROM endpoints WHERE key = ?", (row.name.lower(),))
+            conn.execute(
+                f"INSERT INTO endpoints ({self._ENDPOINT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                self._endpoint_values(row),
+            )
+
+    def delete_endpoint(self, name: str) -> None:
+        self._delete("endpoints", name)
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,87 @@
+"""The route table, request authentication, and the control-plane dispatcher.
+
+Routes are listed in one place (:func:`build_routes`); the invocation API adds its own route through
+``extra_routes`` and protects it with the same :class:`Authenticator`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from openclarify.errors import InternalFailure, ServiceError, UnknownOperation
+from openclarify.wire import awsjson
+from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
+from openclarify.wire.sigv4 import SigV4Verifier
+from openclarify.wire.spec import ShapeValidator
+
+log = logging.getLogger(__name__)
+
+
+class Authenticator:
+    """SigV4 on every request when access keys are configured; a no-op otherwise."""
+
+    def __init__(self, verifier: SigV4Verifier | None) -> None:
+        self._verifier = verifier
+
+    @property
+    def enabled(self) -> bool:
+        return self._verifier is not None
+
+    async def check(self, request: Request) -> bytes:
+        """Read the body and verify the signature over it; raises AccessDenied. Returns the body."""
+        body = await request.body()
+        if self._verifier is not None:
+            self._verifier.verify(
+                request.method,
+                request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
+                request.scope.get("query_string", b"").decode("latin-1"),
+                request.headers,
+                body,
+            )
+        return body
+
+
+def control_plane(
+    cp: ControlPlane, validator: ShapeValidator, auth: Authenticator
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request_id = awsjson.new_request_id()
+        try:
+            body = await auth.check(request)
+            target = request.headers.get("x-amz-target", "")
+            prefix, _, operation = target.partition(".")
+            if prefix != "SageMaker" or operation not in OPERATIONS:
+                raise UnknownOperation(f"Operation '{target or '(no X-Amz-Target)'}' is not supported by this server.")
+            params = awsjson.parse_body(body)
+            validator.validate(operation, params)
+            return awsjson.ok(await OPERATIONS[operation](cp, params), request_id)
+        except ServiceError as exc:
+            return awsjson.error(exc, awsjson.status_for(exc.code), request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            failure = InternalFailure("The server hit an internal error; see its log for request " + request_id)
+            return awsjson.error(failure, 500, request_id)
+
+    return endpoint
+
+
+async def ping(request: Request) -> Response:
+    return Response(status_code=200)
+
+
+def build_routes(
+    cp: ControlPlane,
+    validator: ShapeValidator,
+    auth: Authenticator,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> list[BaseRoute]:
+    return [
+        Route("/ping", ping, methods=["GET"]),
+        Route("/", control_plane(cp, validator, auth), methods=["POST"]),
+        *extra_routes,
+    ]

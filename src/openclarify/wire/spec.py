@@ -1,0 +1,176 @@
+"""botocore's ``sagemaker`` service model as the executable spec for our inputs.
+
+boto3 checks only required members, types and minimums on the client; AWS checks the rest on the server.
+:class:`ShapeValidator` walks an input shape and reports every violated constraint (lengths, patterns, enums,
+ranges, required, types) in AWS's words, with lowerCamelCase member paths and 1-based ``.N.member`` list
+indices, e.g. ``Value '30' at 'explainerConfig.clarifyExplainerConfig.inferenceConfig.maxPayloadInMB' failed
+to satisfy constraint: Member must have value less than or equal to 25``.
+
+A few constraints are deliberately relaxed where this server means something else by a field; they are listed
+in :data:`RELAXED` and in docs/api-coverage.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from openclarify.errors import ValidationException
+
+# (shape name, member name) → constraint kinds we do not enforce, and why.
+RELAXED: dict[tuple[str, str], frozenset[str]] = {
+    # ModelDataUrl is a local path or file:// URI here, not only s3:// or https://.
+    ("ContainerDefinition", "ModelDataUrl"): frozenset({"pattern"}),
+    # Any InstanceType string is accepted: there are no instance types to choose from.
+    ("ProductionVariant", "InstanceType"): frozenset({"enum"}),
+}
+
+_MAX_REPORTED = 10
+
+
+@functools.cache
+def sagemaker_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    try:
+        # AWS matches Java-style: the whole value must match.
+        return re.compile(pattern, re.DOTALL)
+    except re.error:  # a Java-only construct: skip the check rather than reject valid input
+        return None
+
+
+def _lower_camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _java_str(value: Any) -> str:
+    """Values are quoted the way AWS's Java services print them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_java_str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_java_str(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+class ShapeValidator:
+    def __init__(self, model: ServiceModel | None = None) -> None:
+        self.model = model or sagemaker_model()
+
+    def operation(self, name: str) -> OperationModel | None:
+        try:
+            return self.model.operation_model(name)
+        except Exception:
+            return None
+
+    def validate(self, operation: str, params: Any) -> None:
+        """Raise ValidationException listing every violated constraint of ``operation``'s input shape."""
+        op = self.model.operation_model(operation)
+        if op.input_shape is None:
+            return
+        errors = list(self._check(op.input_shape, params, "", None, None))
+        if errors:
+            count = len(errors)
+            noun = "error" if count == 1 else "errors"
+            raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(errors[:_MAX_REPORTED]))
+
+    def _check(self, shape: Shape, value: Any, path: str, parent: str | None, member: str | None) -> Iterator[str]:
+        relaxed = RELAXED.get((parent or "", member or ""), frozenset())
+        at = path or "body"
+
+        def fail(constraint: str) -> str:
+            return f"Value '{_java_str(value)}' at '{at}' failed to satisfy constraint: Member must {constraint}"
+
+        kind = shape.type_name
+        meta = shape.metadata
+        if kind == "structure":
+            if not isinstance(value, dict):
+                yield fail("be a structure")
+                return
+            for req in shape.required_members:
+                if value.get(req) is None:
+                    yield f"Value null at '{_join(path, req)}' failed to satisfy constraint: Member must not be null"
+            for key, item in value.items():
+                if key in shape.members and item is not None:
+                    yield from self._check(shape.members[key], item, _join(path, key), shape.name, key)
+            return
+        if kind == "list":
+            if not isinstance(value, list):
+                yield fail("be a list")
+                return
+            yield from _length(fail, len(value), meta)
+            for i, item in enumerate(value, start=1):
+                if item is not None:
+                    yield from self._check(shape.member, item, f"{at}.{i}.member", shape.name, None)
+            return
+        if kind == "map":
+            if not isinstance(value, dict):
+                yield fail("be a map")
+                return
+            yield from _length(fail, len(value), meta)
+            for key, item in value.items():
+                yield from self._check(shape.key, key, f"{at}.key", shape.name, None)
+                if item is not None:
+                    yield from self._check(shape.value, item, f"{at}.{key}.member", shape.name, None)
+            return
+        if kind == "string":
+            if not isinstance(value, str):
+                yield fail("be a string")
+                return
+            yield from _length(fail, len(value), meta)
+            if "pattern" in meta and "pattern" not in relaxed:
+                regex = _compiled(meta["pattern"])
+                if regex is not None and not regex.fullmatch(value):
+                    yield fail(f"satisfy regular expression pattern: {meta['pattern']}")
+            if shape.enum and "enum" not in relaxed and value not in shape.enum:
+                yield fail(f"satisfy enum value set: [{', '.join(shape.enum)}]")
+            return
+        if kind in ("integer", "long"):
+            if isinstance(value, bool) or not isinstance(value, int):
+                yield fail(f"be of type {kind}")
+                return
+            limit = 2**31 - 1 if kind == "integer" else 2**63 - 1
+            if not -limit - 1 <= value <= limit:
+                yield fail(f"be of type {kind}")
+                return
+            yield from _range(fail, value, meta)
+            return
+        if kind in ("float", "double"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                yield fail(f"be of type {kind}")
+                return
+            yield from _range(fail, value, meta)
+            return
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                yield fail("be of type boolean")
+            return
+        if kind == "timestamp" and not isinstance(value, int | float | str):
+            yield fail("be a timestamp")
+
+
+def _join(path: str, member: str) -> str:
+    return f"{path}.{_lower_camel(member)}" if path else _lower_camel(member)
+
+
+def _length(fail: Any, length: int, meta: dict[str, Any]) -> Iterator[str]:
+    if "min" in meta and length < meta["min"]:
+        yield fail(f"have length greater than or equal to {meta['min']}")
+    if "max" in meta and length > meta["max"]:
+        yield fail(f"have length less than or equal to {meta['max']}")
+
+
+def _range(fail: Any, value: float, meta: dict[str, Any]) -> Iterator[str]:
+    if "min" in meta and value < meta["min"]:
+        yield fail(f"have value greater than or equal to {_java_str(meta['min'])}")
+    if "max" in meta and value > meta["max"]:
+        yield fail(f"have value less than or equal to {_java_str(meta['max'])}")
