@@ -199,13 +199,26 @@ def to_float_matrix(records: Sequence[Record], what: str = "Record") -> np.ndarr
 
 
 def serialize_rows(
-    rows: Sequence[Sequence[Any]], content_type: str | None, content_template: str | None = None
+    rows: Sequence[Sequence[Any]],
+    content_type: str | None,
+    content_template: str | None = None,
+    features_attribute: str | None = None,
 ) -> list[bytes]:
-    """One encoded line per row, in the request's format (spec §5.1 step 7). Lines carry no trailing newline."""
+    """One encoded line per row, in the request's format (spec §5.1 step 7). Lines carry no trailing newline.
+
+    JSON Lines requests whose features sit under a ``FeaturesAttribute`` can only be rebuilt through a
+    ``ContentTemplate`` ("Required only when the model container input is in JSON Lines format"); without one this is
+    a ValidationError at invoke rather than a guess at the original object's shape.
+    """
     kind = media_type(content_type)
     if kind == CSV:
         return [csv_line(row).encode() for row in rows]
     if kind == JSONLINES:
+        if content_template is None and features_attribute is not None:
+            raise ValidationError(
+                "JSON Lines records with a FeaturesAttribute need InferenceConfig.ContentTemplate (for example "
+                "'{\"features\":$features}') so that synthetic records can be sent to the model."
+            )
         return [jsonlines_line(row, content_template).encode() for row in rows]
     raise ValidationError(
         f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."

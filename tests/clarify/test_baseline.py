@@ -1,0 +1,44 @@
+"""SHAP baseline parsing (spec §5.5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openclarify.clarify.baseline import check_width, parse_baseline
+from openclarify.errors import ValidationError, ValidationException
+
+
+def test_csv_baseline_default_mime_type():
+    baseline = parse_baseline("38.76832669322709,2.2148738379814077,0\n1,2,3")
+    assert baseline.size == 2
+    assert baseline.width == 3
+    np.testing.assert_array_equal(baseline.matrix(), [[38.76832669322709, 2.2148738379814077, 0], [1, 2, 3]])
+
+
+def test_text_baselines_keep_their_strings():
+    assert parse_baseline("<UNK>").rows == (("<UNK>",),)
+    assert parse_baseline('"<MASK>"').rows == (("<MASK>",),)
+    assert parse_baseline(b'"a, b",1\n').rows == (("a, b", "1"),)
+
+
+def test_jsonlines_baseline_with_features_attribute():
+    data = b'{"features":[1,2]}\n{"features":[3,4]}\n'
+    baseline = parse_baseline(data, "application/jsonlines", "features", source="s3://bucket/baseline.jsonl")
+    assert baseline.rows == ((1, 2), (3, 4))
+
+
+def test_errors_name_the_source():
+    with pytest.raises(ValidationException, match=r"^s3://b/k\.csv: baseline row 2 has 1 features but row 1 has 2"):
+        parse_baseline("1,2\n3", source="s3://b/k.csv")
+    with pytest.raises(ValidationException, match="MimeType 'text/plain' is not supported"):
+        parse_baseline("1,2", "text/plain")
+    with pytest.raises(ValidationException, match=r"Baseline row 1, column 2: \"x\" is not a number"):
+        parse_baseline("1,x").matrix()
+
+
+def test_record_width_must_match():
+    baseline = parse_baseline("0,0,0,0")
+    check_width(baseline, [("1", "2", "3", "4")])
+    with pytest.raises(ValidationError, match="Record 2 has 3 features but the SHAP baseline has 4"):
+        check_width(baseline, [("1", "2", "3", "4"), ("1", "2", "3")])
