@@ -16,6 +16,7 @@ from openclarify.clarify.records import (
     csv_line,
     parse_records,
     serialize_rows,
+    synthetic_lines,
     to_float_matrix,
 )
 from openclarify.errors import ValidationError
@@ -201,3 +202,22 @@ def test_batches_cover_every_line_in_order(lines, max_records):
 def test_features_attribute_without_template_cannot_be_rebuilt():
     with pytest.raises(ValidationError, match=r"need InferenceConfig\.ContentTemplate"):
         serialize_rows([(1, 2)], "application/jsonlines", None, "features")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "template", "attribute"),
+    [
+        ("text/csv", None, None),
+        ("application/jsonlines", '{"features":$features}', "features"),
+        ("application/jsonlines", None, None),
+        ("application/jsonlines", '{"a":$features,"b":$features}', None),
+    ],
+)
+def test_synthetic_lines_equal_serialised_rows(content_type, template, attribute):
+    instance = ("1.50", "a, b", 3, 0.25)
+    baseline = [("0", "", 0, 0.0), ("9", 'q"uote', -1, 1e-9)]
+    masks = np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 1, 0]], dtype=bool)
+    rows = [[instance[j] if take else row[j] for j, take in enumerate(mask)] for mask in masks for row in baseline]
+    assert synthetic_lines(instance, baseline, masks, content_type, template, attribute) == serialize_rows(
+        rows, content_type, template, attribute
+    )

@@ -268,7 +268,9 @@ def jsonlines_line(row: Sequence[Any], content_template: str | None) -> str:
     Without a template the array itself is the line, which is right when requests carry bare arrays (no
     FeaturesAttribute); with a FeaturesAttribute the caller must configure a template (checked at invoke).
     """
-    features = json.dumps([_json_value(value) for value in row], separators=(",", ":"), ensure_ascii=False)
+    features = (
+        "[" + ",".join(json.dumps(_json_value(value), separators=(",", ":"), ensure_ascii=False) for value in row) + "]"
+    )
     if content_template is None:
         return features
     return content_template.replace(FEATURES_PLACEHOLDER, features)
@@ -280,6 +282,54 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def synthetic_lines(
+    instance: Sequence[Any],
+    baseline_rows: Sequence[Sequence[Any]],
+    masks: np.ndarray,
+    content_type: str | None,
+    content_template: str | None = None,
+    features_attribute: str | None = None,
+) -> list[bytes]:
+    """Serialised synthetic records for coalition ``masks`` without building the rows as Python objects.
+
+    ``masks`` is ``(n_coalitions, n_features)`` bool: True takes the instance's value, False the baseline row's
+    (spec §5.2). Line ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b``. Each cell is encoded
+    once, so the cost per synthetic record is one string join; the bytes equal ``serialize_rows`` of the same rows.
+    """
+    kind = media_type(content_type)
+    if kind not in SUPPORTED_CONTENT_TYPES:
+        serialize_rows([], content_type)  # raises the unsupported-content-type error
+    if kind == JSONLINES and content_template is None and features_attribute is not None:
+        serialize_rows([()], content_type, None, features_attribute)  # raises the missing-template error
+
+    def encode(row: Sequence[Any]) -> list[str]:
+        if kind == CSV:
+            return [_csv_cell(value) for value in row]
+        return [json.dumps(_json_value(value), separators=(",", ":"), ensure_ascii=False) for value in row]
+
+    x_cells = encode(instance)
+    base_cells = [encode(row) for row in baseline_rows]
+    if kind == CSV:
+        prefix, separator, suffix = "", ",", ""
+    else:
+        before, _, after = (content_template or FEATURES_PLACEHOLDER).partition(FEATURES_PLACEHOLDER)
+        # A template may name $features more than once; the general path handles that rare case.
+        if FEATURES_PLACEHOLDER in after:
+            rows = [
+                [instance[j] if take else row[j] for j, take in enumerate(mask)]
+                for mask in masks
+                for row in baseline_rows
+            ]
+            return serialize_rows(rows, content_type, content_template, features_attribute)
+        prefix, separator, suffix = before + "[", ",", "]" + after
+    lines = []
+    for mask in np.asarray(masks, dtype=bool):
+        for cells in base_cells:
+            mixed = [x if take else b for x, b, take in zip(x_cells, cells, mask, strict=True)]
+            lines.append((prefix + separator.join(mixed) + suffix).encode())
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------------------
