@@ -122,6 +122,11 @@ def test_csv_lines_quote_text_and_keep_numbers_verbatim():
     )
 
 
+def test_a_lone_empty_cell_is_not_a_blank_line():
+    assert csv_line([""]) == '""'
+    assert parse_records(b"\n".join(serialize_rows([[""], ["x"]], "text/csv")), "text/csv") == [("",), ("x",)]
+
+
 def test_content_template_round_trip():
     rows = [(1, 2.5, "text"), (np.float64(0.1), np.int64(3), "é")]
     lines = serialize_rows(rows, "application/jsonlines", '{"myfeatures":$features}')
@@ -221,3 +226,8 @@ def test_synthetic_lines_equal_serialised_rows(content_type, template, attribute
     assert synthetic_lines(instance, baseline, masks, content_type, template, attribute) == serialize_rows(
         rows, content_type, template, attribute
     )
+
+
+def test_synthetic_lines_single_empty_text_cell():
+    masks = np.array([[False], [True]])
+    assert synthetic_lines(("good",), [("",)], masks, "text/csv") == [b'""', b'"good"']

@@ -231,7 +231,9 @@ def csv_line(row: Sequence[Any]) -> str:
     The csv module cannot quote per field (QUOTE_NONNUMERIC would also quote numeric *strings* such as ``"1.50"``,
     which CSV-reading models then reject), so the one RFC 4180 quoting rule is applied here.
     """
-    return ",".join(_csv_cell(value) for value in row)
+    line = ",".join(_csv_cell(value) for value in row)
+    # A lone empty cell would be a blank line, which readers skip; quote it so the record survives.
+    return '""' if line == "" and len(row) == 1 else line
 
 
 def _csv_cell(value: Any) -> str:
@@ -328,7 +330,8 @@ def synthetic_lines(
     for mask in np.asarray(masks, dtype=bool):
         for cells in base_cells:
             mixed = [x if take else b for x, b, take in zip(x_cells, cells, mask, strict=True)]
-            lines.append((prefix + separator.join(mixed) + suffix).encode())
+            line = prefix + separator.join(mixed) + suffix
+            lines.append((line or '""').encode())  # a lone empty CSV cell, as in csv_line
     return lines
 
 
