@@ -1,0 +1,124 @@
+"""Shared fixtures: a live ``openclarify serve`` process on a free loopback port, and boto3 clients for it.
+
+The server runs as a real subprocess (the same command users run), so tests exercise uvicorn, the lifespan,
+SQLite on disk and restarts exactly as deployed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+
+REGION = "us-east-1"
+DUMMY_KEY, DUMMY_SECRET = "AKIDTESTING", "not-checked"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """One ``openclarify serve`` subprocess; ``stop()`` then ``start()`` restarts it on the same data dir."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        model_roots: list[Path],
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.model_roots = model_roots
+        base = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLARIFY_")}
+        self.env = {**base, "OPENCLARIFY_CONTAINER_STARTUP_TIMEOUT_SECONDS": "3", **(env or {})}
+        self.extra_args = extra_args or []
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "openclarify", "serve", "--port", str(self.port)]
+        cmd += ["--data-dir", str(self.data_dir)]
+        for root in self.model_roots:
+            cmd += ["--model-root", str(root)]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        self.port = free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/ping", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not answer /ping:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, service: str, key: str = DUMMY_KEY, secret: str = DUMMY_SECRET, **config: object):  # noqa: ANN201
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+        )
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory test models are written to; the shared server allows ModelDataUrl only under it."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, model_root: Path) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("server"), [model_root]).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="session")
+def sagemaker(server: LiveServer):  # noqa: ANN201
+    return server.client("sagemaker")
+
+
+@pytest.fixture(scope="session")
+def sagemaker_runtime(server: LiveServer):  # noqa: ANN201
+    return server.client("sagemaker-runtime")
