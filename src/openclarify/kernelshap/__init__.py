@@ -1,0 +1,13 @@
+"""The numerical core: Kernel SHAP with Clarify's budget rule. numpy and scipy only; no I/O, no globals.
+
+Typical use::
+
+    from openclarify.kernelshap import explain
+    result = explain(model.predict, x, baseline, number_of_samples=None, seed=7)
+    result.attributions  # (M, D)
+"""
+
+from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
+from openclarify.kernelshap.explainer import ESTIMATOR, Explanation, explain, explain_game
+
+__all__ = ["ESTIMATOR", "Explanation", "all_coalitions", "clarify_n_samples", "explain", "explain_game"]

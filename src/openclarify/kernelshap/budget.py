@@ -1,0 +1,24 @@
+"""Clarify's sample-budget rule.
+
+SageMaker Clarify documents the synthetic dataset as ``baseline size × n_samples`` with
+``n_samples = min(NumberOfSamples, 2^M − 2)``, defaulting to ``min(2M + 2^11, 2^M − 2)``:
+the same numbers shap's KernelExplainer uses. Python integers keep ``2^M`` exact for any M.
+"""
+
+from __future__ import annotations
+
+
+def all_coalitions(n_players: int) -> int:
+    """Coalitions other than the empty and the full one: the most Kernel SHAP ever needs."""
+    return (1 << n_players) - 2
+
+
+def clarify_n_samples(n_features: int, number_of_samples: int | None = None) -> int:
+    """The number of coalitions Clarify evaluates for a record with ``n_features`` features."""
+    if n_features < 1:
+        raise ValueError(f"n_features must be at least 1, got {n_features}")
+    if number_of_samples is None:
+        number_of_samples = 2 * n_features + 2**11
+    elif number_of_samples < 1:
+        raise ValueError(f"the sample budget must be at least 1, got {number_of_samples}")
+    return max(0, min(int(number_of_samples), all_coalitions(n_features)))

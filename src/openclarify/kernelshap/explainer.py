@@ -1,0 +1,252 @@
+"""``explain``: Kernel SHAP attributions for one record, with Clarify's budget and semantics."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
+from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, exact_design, sampled_design
+from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
+from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, PredictFn, as_outputs, tabular_values
+from openclarify.kernelshap.solver import exact_shapley, odd_interaction_terms, paired_regression
+
+# The estimator's name and version travel with every result, so an audit can tell which one ran.
+ESTIMATOR = "stratified-paired-kernelshap/1"
+
+# Work the fit may spend per unit of model work (see interaction_players): measured on tree ensembles,
+# where a model row costs the least and the fit's share is therefore the largest.
+_FIT_SHARE = 40.0
+
+# Value function of a game: boolean masks (n, M) in, coalition values (n, D) in model-output space out,
+# plus the number of model rows that cost.
+ValueFn = Callable[[CoalitionDesign], tuple[np.ndarray, int]]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Attributions of one record. Arrays are (M, D): one column per model output."""
+
+    attributions: np.ndarray
+    standard_errors: np.ndarray  # 0 where exact; NaN where too few pairs were sampled to tell
+    expected_value: np.ndarray  # g(mean_b f(b)), (D,)
+    fx: np.ndarray  # g(f(x)), (D,)
+    n_samples: int  # coalitions evaluated (excluding the empty and the full one)
+    model_rows: int  # rows the model was asked to predict for this explanation
+    seed: int
+    exact: bool
+    link: Link
+    estimator: str = ESTIMATOR
+
+
+def explain(
+    predict: PredictFn,
+    x: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    number_of_samples: int | None = None,
+    seed: int | None = None,
+    link: str = "identity",
+    fx: np.ndarray | None = None,
+    baseline_outputs: np.ndarray | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    allocation: Allocation = "kernel",
+    interactions: int | None = None,
+) -> Explanation:
+    """Explain ``predict`` at ``x`` against ``baseline`` rows.
+
+    ``predict`` takes an (n, M) array and returns n or (n, D) outputs. ``number_of_samples`` is
+    Clarify's NumberOfSamples (None for its default, 2M + 2^11); the budget is capped at 2^M − 2,
+    and a budget that reaches it enumerates every coalition and returns exact Shapley values.
+    ``fx`` and ``baseline_outputs``, when the caller already has them (a server caches the
+    baseline's predictions), save those model rows.
+    """
+    link = check_link(link)
+    x, baseline = _check_inputs(x, baseline)
+    m = x.shape[0]
+    n_samples = clarify_n_samples(m, number_of_samples)
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    seed = _resolve_seed(seed)
+
+    model_rows = 0
+    if fx is None:
+        fx_out = as_outputs(predict(x[None, :]), 1, None, "the record")[0]
+        model_rows += 1
+    else:
+        fx_out = as_outputs(np.asarray(fx, dtype=float).reshape(1, -1), 1, None, "the record")[0]
+    d = fx_out.shape[0]
+    if baseline_outputs is None:
+        base_out = as_outputs(predict(baseline), baseline.shape[0], d, "the baseline")
+        model_rows += baseline.shape[0]
+    else:
+        base_out = as_outputs(baseline_outputs, baseline.shape[0], d, "the baseline")
+    check_in_domain(fx_out, link, "the record")
+    check_in_domain(base_out, link, "the baseline")
+
+    # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
+    # exactly 0, and leaving it out makes the same budget go further.
+    players = np.flatnonzero(np.any(baseline != x, axis=0))
+
+    def values(design: CoalitionDesign) -> tuple[np.ndarray, int]:
+        return tabular_values(predict, x, baseline, players, design, fx_out, max_rows)
+
+    result = explain_game(
+        values,
+        n_players=players.shape[0],
+        v_full=fx_out,
+        v_empty=base_out.mean(axis=0),
+        budget=n_samples,
+        seed=seed,
+        link=link,
+        allocation=allocation,
+        interactions=interactions,
+        rows_per_coalition=baseline.shape[0],
+    )
+    attributions = np.zeros((m, d))
+    errors = np.zeros((m, d))
+    attributions[players] = result.attributions
+    errors[players] = result.standard_errors
+    return Explanation(
+        attributions=attributions,
+        standard_errors=errors,
+        expected_value=result.expected_value,
+        fx=result.fx,
+        n_samples=result.n_samples,
+        model_rows=model_rows + result.model_rows,
+        seed=seed,
+        exact=result.exact,
+        link=link,
+    )
+
+
+def explain_game(
+    values: ValueFn,
+    *,
+    n_players: int,
+    v_full: np.ndarray,
+    v_empty: np.ndarray,
+    budget: int,
+    seed: int,
+    link: Link = "identity",
+    allocation: Allocation = "kernel",
+    interactions: int | None = None,
+    rows_per_coalition: int = 1,
+) -> Explanation:
+    """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
+
+    ``v_full`` and ``v_empty`` are the known values of the full and empty coalitions in model-output
+    space; the link is applied here. Uses at most ``budget`` coalitions.
+    """
+    g_full = apply_link(np.asarray(v_full, dtype=float), link)
+    g_empty = apply_link(np.asarray(v_empty, dtype=float), link)
+    delta = g_full - g_empty
+    d = delta.shape[0]
+    m = n_players
+    budget = min(budget, all_coalitions(m)) if m >= 1 else 0
+    if m <= 1:
+        # Nothing to apportion: a single player gets the whole difference, exactly.
+        phi = delta[None, :] if m == 1 else np.zeros((0, d))
+        return _result(phi, np.zeros_like(phi), g_empty, g_full, 0, 0, seed, True, link)
+
+    if budget >= all_coalitions(m):
+        design = exact_design(m)
+    else:
+        design = sampled_design(m, budget, np.random.default_rng(seed), allocation)
+    raw, rows = values(design)
+    if link == "logit":
+        check_in_domain(raw, link, "the synthetic rows")
+    targets = apply_link(raw, link) - g_empty
+
+    if design.exact:
+        full = np.empty((1 << m, d))
+        full[0] = 0.0
+        full[1:-1] = targets
+        full[-1] = delta
+        phi = exact_shapley(full, m)
+        errors = np.zeros_like(phi)
+    else:
+        # First the additive fit; its leading players then get odd three-way terms, as many as
+        # the design can afford (a deterministic rule, so a seed still fixes the result).
+        no_terms = np.empty((0, 3), dtype=np.int64)
+        fit = paired_regression(design, targets, delta, no_terms)
+        k = (
+            interaction_players(m, design.n_coalitions // 2, rows_per_coalition)
+            if interactions is None
+            else min(interactions, m)
+        )
+        if k >= 3:
+            leading = np.argsort(-np.abs(fit.attributions).sum(axis=1), kind="stable")[:k]
+            fit = paired_regression(design, targets, delta, odd_interaction_terms(leading))
+        phi, errors = fit.attributions, fit.standard_errors
+    # Efficiency to the last bit: spread the rounding residue evenly.
+    phi += (delta - phi.sum(axis=0))[None, :] / m
+    return _result(phi, errors, g_empty, g_full, design.n_coalitions, rows, seed, design.exact, link)
+
+
+def interaction_players(n_players: int, n_pairs: int, rows_per_coalition: int) -> int:
+    """How many leading players get odd three-way terms.
+
+    K players give C(K, 3) extra regressors. Their count is kept to a tenth of the pairs, so the fit
+    stays well determined, and the fit's cost (pairs × regressors²) to a small share of the model's
+    (2 × pairs × rows per coalition × M, in the same units of work), so the explanation stays close to
+    the cost of its model rows. Deterministic, so a seed still fixes the result.
+    """
+    k = 2
+    while k < n_players:
+        regressors = comb(k + 1, 3) + n_players
+        if regressors > n_pairs // 10 or regressors**2 > _FIT_SHARE * 2 * rows_per_coalition * n_players:
+            break
+        k += 1
+    return k
+
+
+def _result(phi, errors, g_empty, g_full, n_samples, rows, seed, exact, link) -> Explanation:
+    return Explanation(
+        attributions=phi,
+        standard_errors=errors,
+        expected_value=g_empty,
+        fx=g_full,
+        n_samples=n_samples,
+        model_rows=rows,
+        seed=seed,
+        exact=exact,
+        link=link,
+    )
+
+
+def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        x = np.asarray(x, dtype=float)
+        baseline = np.asarray(baseline, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the record and the baseline must be numeric: {exc}") from None
+    if x.ndim != 1:
+        raise ValueError(f"the record must be one row of M features, got shape {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError("the record has no features (M must be at least 1)")
+    if baseline.ndim == 1:
+        baseline = baseline[None, :]
+    if baseline.ndim != 2 or baseline.shape[0] == 0:
+        raise ValueError(f"the baseline must hold at least one row, got shape {baseline.shape}")
+    if baseline.shape[1] != x.shape[0]:
+        raise ValueError(f"the baseline has {baseline.shape[1]} features but the record has {x.shape[0]}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the record contains NaN or infinite values")
+    if not np.all(np.isfinite(baseline)):
+        raise ValueError("the baseline contains NaN or infinite values")
+    return x, baseline
+
+
+def _resolve_seed(seed: int | None) -> int:
+    # Without a seed, draw one from the OS (never a global RNG) and report it, so any result can be
+    # reproduced.
+    if seed is None:
+        return secrets.randbits(63)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"the seed must be a non-negative integer, got {seed!r}")
+    return int(seed)

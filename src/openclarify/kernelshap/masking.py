@@ -1,0 +1,76 @@
+"""Coalition values of a tabular record: synthetic rows, built and evaluated in bounded chunks.
+
+v(S) = mean over baseline rows b of f(x_S, b_rest). A synthetic row whose masked-out features all
+equal x's is x itself; its value f(x) is already known, so it is never sent to the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from openclarify.kernelshap.coalitions import CoalitionDesign
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+
+# Rows handed to the model in one call. Bounds memory (rows × M floats) without making calls so
+# small that per-call overhead shows.
+DEFAULT_MAX_ROWS = 1 << 16
+
+
+def as_outputs(raw: object, n_rows: int, n_outputs: int | None, what: str) -> np.ndarray:
+    """Model outputs as an (n, D) float array, with a clear error for anything else."""
+    out = np.asarray(raw, dtype=float)
+    if out.ndim == 1:
+        out = out[:, None]
+    if out.ndim != 2 or out.shape[0] != n_rows:
+        raise ValueError(
+            f"the model returned shape {np.shape(raw)} for {what} of {n_rows} rows; expected ({n_rows},)"
+            f" or ({n_rows}, D)"
+        )
+    if n_outputs is not None and out.shape[1] != n_outputs:
+        raise ValueError(f"the model returned {out.shape[1]} outputs for {what}, but {n_outputs} for the record")
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"the model returned NaN or infinite values for {what}")
+    return out
+
+
+def tabular_values(
+    predict: PredictFn,
+    x: np.ndarray,
+    baseline: np.ndarray,
+    players: np.ndarray,
+    design: CoalitionDesign,
+    fx: np.ndarray,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> tuple[np.ndarray, int]:
+    """v(S) for every coalition of the design, (n, D), and the number of model rows evaluated.
+
+    ``players`` maps player j to its feature column; features that are not players equal x in
+    every baseline row, so masking them would change nothing.
+    """
+    b, m = baseline.shape
+    d = fx.shape[0]
+    # Which baseline cells differ from x: a masked-out player only changes a row where they do.
+    differs = (baseline[:, players] != x[players]).astype(np.float32)
+    values = np.empty((design.n_coalitions, d))
+    rows_evaluated = 0
+    masks_per_chunk = max(1, max_rows // b)
+    full = np.ones((masks_per_chunk, m), dtype=bool)
+    for start, player_masks in design.mask_chunks(masks_per_chunk):
+        c = player_masks.shape[0]
+        feature_masks = full[:c]
+        feature_masks[:, players] = player_masks
+        synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
+        unknown = ((~player_masks).astype(np.float32) @ differs.T).reshape(-1) > 0
+        outputs = np.empty((c * b, d))
+        outputs[~unknown] = fx
+        if unknown.all():
+            outputs[:] = as_outputs(predict(synthetic), c * b, d, "synthetic rows")
+        elif unknown.any():
+            todo = synthetic[unknown]
+            outputs[unknown] = as_outputs(predict(todo), todo.shape[0], d, "synthetic rows")
+        rows_evaluated += int(unknown.sum())
+        values[start : start + c] = outputs.reshape(c, b, d).mean(axis=1)
+    return values, rows_evaluated

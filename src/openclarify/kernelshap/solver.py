@@ -1,0 +1,181 @@
+"""From coalition values to attributions.
+
+* ``exact_shapley``: the Shapley formula over every coalition; no estimate involved.
+* ``paired_regression``: Kernel SHAP's efficiency-constrained weighted least squares, run on the odd
+  part of complementary pairs, optionally with odd third-order interaction terms, and with
+  standard errors from linearising the fit (a sandwich estimator) over the sampled pairs, stratum
+  by stratum, with the finite-population correction of sampling without replacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+from openclarify.kernelshap.coalitions import CoalitionDesign
+
+
+def exact_shapley(values: np.ndarray, n_players: int) -> np.ndarray:
+    """Shapley values from the values of all 2^M coalitions, indexed by integer code.
+
+    ``values[code]`` is v(S) for the coalition whose player j is in S iff bit j of ``code`` is set;
+    shape (2^M, D). Returns (M, D).
+    """
+    m = n_players
+    codes = np.arange(1 << (m - 1), dtype=np.int64)
+    popcount = _popcount(np.arange(1 << m, dtype=np.int64))
+    # Weight of a coalition S not containing i: |S|! (M-|S|-1)! / M! = 1 / (M C(M-1, |S|)).
+    log_comb = _log_comb(m - 1, np.arange(m))
+    size_weight = np.exp(-np.log(m) - log_comb)
+    phi = np.empty((m, values.shape[1]))
+    for i in range(m):
+        low = codes & ((1 << i) - 1)
+        without_i = ((codes >> i) << (i + 1)) | low
+        gain = values[without_i | (1 << i)] - values[without_i]
+        phi[i] = size_weight[popcount[without_i]] @ gain
+    return phi
+
+
+def _popcount(codes: np.ndarray) -> np.ndarray:
+    counts = np.zeros(codes.shape, dtype=np.int64)
+    c = codes.copy()
+    while np.any(c):
+        counts += c & 1
+        c >>= 1
+    return counts
+
+
+def _log_comb(n: int, k: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln
+
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+@dataclass(frozen=True)
+class PairedFit:
+    attributions: np.ndarray  # (M, D)
+    standard_errors: np.ndarray  # (M, D)
+
+
+def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
+    """Triples of players whose third-order odd interactions the fit may model, (T, 3)."""
+    if leading_players.shape[0] < 3:
+        return np.empty((0, 3), dtype=np.int64)
+    return np.array(list(combinations(sorted(leading_players.tolist()), 3)), dtype=np.int64)
+
+
+def paired_regression(
+    design: CoalitionDesign, targets: np.ndarray, delta: np.ndarray, triples: np.ndarray
+) -> PairedFit:
+    """Kernel SHAP's efficiency-constrained weighted least squares, on complementary pairs.
+
+    The Shapley value depends only on the game's odd part, and a pair (S, complement) isolates it:
+    o = (y(S) - y(complement)) / 2. With the linear model the even part is fixed by the constraint,
+    so the fit runs on half the rows. ``triples`` adds odd third-order Fourier characters
+    χ_T(S) = Π_{j∈T} (2 z_j - 1) as regressors (the idea behind OddSHAP, Fumagalli et al. 2026):
+    what they explain no longer shows up as sampling noise, and each passes 2/3 of its coefficient to
+    each of its three players. Over every coalition this is still exactly the Shapley value, since
+    the residual stays orthogonal to the linear part.
+
+    The constraint aᵀθ = Δ is met with a Lagrange multiplier on one Cholesky factor of FᵀWF, so
+    efficiency holds by construction; a design too thin to pin every direction down (tiny budgets)
+    falls back to the pseudo-inverse instead of blowing up.
+    """
+    m = design.n_players
+    reps = design.masks[0::2]
+    odd = 0.5 * (targets[0::2] - targets[1::2])
+    weights = design.pair_weights
+    f = 2.0 * reps - 1.0
+    if triples.shape[0]:
+        f = np.hstack([f, f[:, triples[:, 0]] * f[:, triples[:, 1]] * f[:, triples[:, 2]]])
+    f[:, :m] *= 0.5
+    n_terms = triples.shape[0]
+    constraint = np.ones(m + n_terms)
+    constraint[m:] = 2.0
+    fw = f * weights[:, None]
+    gram = fw.T @ f
+    g_inv = _spd_inverse(gram)
+    if g_inv is not None:
+        g_inv_a = g_inv @ constraint
+        # The constrained inverse maps score sums to θ; it also carries the errors.
+        constrained = g_inv - np.outer(g_inv_a, g_inv_a) / (constraint @ g_inv_a)
+        theta = constrained @ (fw.T @ odd) + np.outer(g_inv_a / (constraint @ g_inv_a), delta)
+    else:
+        # Too few pairs to pin every direction down: solve in the plane aᵀθ = Δ and leave the
+        # directions the data cannot see at the equal split (the minimum-norm solution).
+        anchor = constraint / (constraint @ constraint)
+        q = _orthogonal_complement(constraint)
+        constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
+        theta = np.outer(anchor, delta) + constrained @ (fw.T @ (odd - np.outer(f @ anchor, delta)))
+
+    phi = theta[:m].copy()
+    influence = constrained[:m].copy()
+    if n_terms:
+        # Each three-way term passes 2/3 of its coefficient to each of its players.
+        for col in range(3):
+            np.add.at(phi, triples[:, col], (2.0 / 3.0) * theta[m:])
+            np.add.at(influence, triples[:, col], (2.0 / 3.0) * constrained[m:])
+    errors = _sandwich_errors(design, f, weights, odd - f @ theta, influence)
+    return PairedFit(phi, errors)
+
+
+def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
+    """Inverse of a well-conditioned symmetric positive definite matrix, else None."""
+    try:
+        factor = cho_factor(h, lower=True, check_finite=False)
+    except LinAlgError:
+        return None
+    diag = np.abs(np.diag(factor[0]))
+    if diag.min() <= 1e-7 * diag.max():
+        return None
+    return cho_solve(factor, np.eye(h.shape[0]), check_finite=False, overwrite_b=True)
+
+
+def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (k × k-1) of the vectors orthogonal to ``a``: the Householder reflection
+    that maps e_k onto a/|a|, without its last column."""
+    k = a.shape[0]
+    v = a / np.linalg.norm(a)
+    v[-1] -= 1.0
+    vv = v @ v
+    if vv < 1e-30:
+        return np.eye(k)[:, : k - 1]
+    return (np.eye(k) - (2.0 / vv) * np.outer(v, v))[:, : k - 1]
+
+
+def _sandwich_errors(
+    design: CoalitionDesign, f: np.ndarray, weights: np.ndarray, residual: np.ndarray, influence: np.ndarray
+) -> np.ndarray:
+    """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
+
+    Enumerated pairs are the same for every seed and add no variance. Within a sampled stratum the
+    pairs are a simple random sample without replacement, so the variance of its score total is
+    (n/(n-1)) Σ (u - ū)² times (1 - n/N). A stratum holding one pair has no spread to measure; its
+    uncentred square is used instead, which can only overstate the error.
+    """
+    m, d = influence.shape[0], residual.shape[1]
+    sampled_pairs = design.pair_stratum >= 0
+    if not sampled_pairs.any():
+        return np.full((m, d), np.nan) if design.pair_stratum.size == 0 else np.zeros((m, d))
+    stratum = design.pair_stratum[sampled_pairs]
+    drawn = design.stratum_sampled
+    fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
+    scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))[stratum]
+    counts = np.maximum(np.bincount(stratum, minlength=drawn.shape[0]), 1).astype(float)
+    centre = (drawn > 1)[stratum, None]
+    fs = f[sampled_pairs] * weights[sampled_pairs, None]
+    indicator = (stratum[None, :] == np.arange(drawn.shape[0])[:, None]) / counts[:, None]
+    # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
+    n_sampled = fs.shape[0]
+    dof = np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1))
+    out = np.empty((m, d))
+    for col in range(d):
+        score = fs * residual[sampled_pairs, col, None]
+        means = indicator @ score
+        spread = np.where(centre, score - means[stratum], score) * (scale * dof)[:, None]
+        projected = spread @ influence.T
+        out[:, col] = np.sqrt(np.einsum("pi,pi->i", projected, projected))
+    return out
