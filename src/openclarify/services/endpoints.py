@@ -237,6 +237,8 @@ class EndpointService:
         if previous is not None:
             await previous.aclose()
         self._live[row.name.lower()] = live
+        if row.status == "InService":
+            return  # restored after a restart: nothing changed from the client's point of view
         reason = row.failure_reason if keep_reason else None
         if not self._finish(row, status="InService", failure_reason=reason):
             await self._live.pop(row.name.lower()).aclose()

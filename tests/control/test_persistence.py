@@ -1,0 +1,67 @@
+"""State survives restarts, and concurrent creates neither corrupt it nor create duplicates."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from tests.conftest import LiveServer
+from tests.control.helpers import FAST_WAIT, unique, variant
+
+
+def test_everything_is_back_after_a_restart(tmp_path, model_root, model_files):
+    server = LiveServer(tmp_path / "state", [model_root]).start()
+    try:
+        sm = server.client("sagemaker")
+        explainer = {"ClarifyExplainerConfig": {"ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "0,0,0,0"}}}}
+        container = {"Image": "openclarify/lightgbm", "ModelDataUrl": str(model_files["openclarify/lightgbm"])}
+        sm.create_model(ModelName="Persist-Model", PrimaryContainer=container)
+        sm.create_endpoint_config(
+            EndpointConfigName="persist-config",
+            ProductionVariants=[variant("persist-model")],
+            ExplainerConfig=explainer,
+        )
+        sm.create_endpoint(EndpointName="persist-ep", EndpointConfigName="persist-config")
+        sm.create_endpoint(EndpointName="doomed-ep", EndpointConfigName="persist-config")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="persist-ep", WaiterConfig=FAST_WAIT)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="doomed-ep", WaiterConfig=FAST_WAIT)
+        sm.delete_endpoint(EndpointName="doomed-ep")
+        sm.get_waiter("endpoint_deleted").wait(EndpointName="doomed-ep", WaiterConfig=FAST_WAIT)
+        before = sm.describe_endpoint(EndpointName="persist-ep")
+
+        server.stop()
+        server.start()
+        sm = server.client("sagemaker")
+        # Restored before the server answers its first request: InService at once, no waiting.
+        after = sm.describe_endpoint(EndpointName="persist-ep")
+        assert after["EndpointStatus"] == "InService"
+        for key in ("EndpointArn", "EndpointConfigName", "CreationTime", "ExplainerConfig", "ProductionVariants"):
+            assert after[key] == before[key]
+        assert sm.describe_model(ModelName="persist-model")["PrimaryContainer"] == container
+        assert sm.describe_endpoint_config(EndpointConfigName="persist-config")["ExplainerConfig"] == explainer
+        assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["persist-ep"]
+    finally:
+        server.stop()
+
+
+def test_concurrent_creates_make_each_name_exactly_once(sagemaker, model_files):
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    contested = unique("race")
+    distinct = [unique("par") for _ in range(8)]
+
+    def create(name: str) -> str:
+        try:
+            sagemaker.create_model(ModelName=name, PrimaryContainer=container)
+            return "ok"
+        except ClientError as exc:
+            return exc.response["Error"]["Message"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(create, [contested] * 8 + distinct))
+    contested_results, distinct_results = results[:8], results[8:]
+    assert contested_results.count("ok") == 1
+    assert all(r.startswith("Cannot create already existing model") for r in contested_results if r != "ok")
+    assert distinct_results == ["ok"] * 8
+    listed = {m["ModelName"] for m in sagemaker.list_models(NameContains="par", MaxResults=100)["Models"]}
+    assert set(distinct) <= listed
