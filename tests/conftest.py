@@ -90,7 +90,7 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def client(self, service: str, key: str = DUMMY_KEY, secret: str = DUMMY_SECRET, **config: object):  # noqa: ANN201
+    def client(self, service: str, key: str = DUMMY_KEY, secret: str = DUMMY_SECRET, **config: object):
         return boto3.session.Session().client(
             service,
             endpoint_url=self.url,
@@ -115,10 +115,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_root: Path) -> Iterat
 
 
 @pytest.fixture(scope="session")
-def sagemaker(server: LiveServer):  # noqa: ANN201
+def sagemaker(server: LiveServer):
     return server.client("sagemaker")
 
 
 @pytest.fixture(scope="session")
-def sagemaker_runtime(server: LiveServer):  # noqa: ANN201
+def sagemaker_runtime(server: LiveServer):
     return server.client("sagemaker-runtime")

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from tests.conftest import free_port
 
 N_FEATURES = 4

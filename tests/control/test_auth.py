@@ -12,7 +12,6 @@ from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
 from tests.conftest import LiveServer
 from tests.control.helpers import client_error
 

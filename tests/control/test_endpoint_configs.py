@@ -6,7 +6,6 @@ import copy
 
 import botocore.session
 import pytest
-
 from tests.control.helpers import client_error, unique, variant
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:000000000000"

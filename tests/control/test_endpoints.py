@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 from botocore.exceptions import WaiterError
-
 from tests.control.helpers import FAST_WAIT, client_error, unique, variant
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:000000000000"

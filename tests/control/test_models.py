@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.control.helpers import client_error, unique
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:000000000000"

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-
 from tests.control.helpers import client_error, unique
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
 
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
