@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
 from openclarify.services.endpoints import Preparer
 from openclarify.settings import Settings
 from openclarify.store import SQLiteStore
-from openclarify.wire.router import Authenticator, build_routes
+from openclarify.wire.auth import SigV4Middleware
+from openclarify.wire.router import build_routes
 from openclarify.wire.sagemaker_api import ControlPlane
 from openclarify.wire.sigv4 import SigV4Verifier
 from openclarify.wire.spec import ShapeValidator
@@ -36,7 +38,8 @@ class Components:
     settings: Settings
     store: SQLiteStore
     control_plane: ControlPlane
-    auth: Authenticator
+    verifier: SigV4Verifier | None
+    """None when no access keys are configured (authentication off)."""
 
 
 def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
@@ -58,15 +61,20 @@ def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> 
     )
     keys = settings.resolved_access_keys()
     verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
-    return Components(settings, store, ControlPlane(models, configs, endpoints), Authenticator(verifier))
+    return Components(settings, store, ControlPlane(models, configs, endpoints), verifier)
+
+
+RouteFactory = Callable[[Components], Sequence[BaseRoute]]
 
 
 def build_app(
     settings: Settings,
     *,
-    extra_routes: Sequence[BaseRoute] = (),
+    route_factories: Sequence[RouteFactory] = (),
     preparers: Sequence[Preparer] = (),
 ) -> Starlette:
+    """The ASGI app. ``route_factories`` add routes that need the wired components (e.g. the invocation API,
+    which looks up live endpoints); ``preparers`` run before an endpoint goes InService."""
     components = build_components(settings, preparers)
 
     @contextlib.asynccontextmanager
@@ -80,8 +88,10 @@ def build_app(
             await components.control_plane.endpoints.shutdown()
             components.store.close()
 
-    routes = build_routes(components.control_plane, ShapeValidator(), components.auth, extra_routes)
-    app = Starlette(routes=routes, lifespan=lifespan)
+    extra = [route for factory in route_factories for route in factory(components)]
+    routes = build_routes(components.control_plane, ShapeValidator(), extra)
+    middleware = [Middleware(SigV4Middleware, verifier=components.verifier)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.components = components
     return app
 

@@ -31,10 +31,18 @@ def secured(tmp_path_factory, model_root):
 @pytest.mark.parametrize(("key", "secret"), [(KEY, SECRET), (FILE_KEY, FILE_SECRET)])
 def test_correctly_signed_requests_pass_for_both_services(secured, key, secret):
     assert "Models" in secured.client("sagemaker", key, secret, region_name="eu-west-3").list_models()
+    # Authentication wraps every route: a correctly signed runtime call gets past it (to whatever the route
+    # answers), a wrongly signed one does not.
     runtime = secured.client("sagemaker-runtime", key, secret)
-    # The runtime route is not ours yet; the signature check runs first, so a 404 proves it passed.
     error = client_error(runtime.invoke_endpoint, EndpointName="x", Body=b"1,2", ContentType="text/csv")
     assert error["Code"] not in ("InvalidSignatureException", "UnrecognizedClientException")
+    wrong = secured.client("sagemaker-runtime", key, secret + "x")
+    error = client_error(wrong.invoke_endpoint, EndpointName="x", Body=b"1,2", ContentType="text/csv")
+    assert error["Code"] == "InvalidSignatureException"
+
+
+def test_ping_needs_no_signature(secured):
+    assert httpx.get(secured.url + "/ping").status_code == 200
 
 
 def test_wrong_secret_unknown_key_and_missing_auth(secured):

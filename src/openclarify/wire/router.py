@@ -1,7 +1,7 @@
-"""The route table, request authentication, and the control-plane dispatcher.
+"""The route table and the control-plane dispatcher.
 
-Routes are listed in one place (:func:`build_routes`); the invocation API adds its own route through
-``extra_routes`` and protects it with the same :class:`Authenticator`.
+Routes are listed in one place (:func:`build_routes`); the invocation API adds its own through
+``extra_routes``. Authentication wraps every route as middleware (:mod:`openclarify.wire.auth`).
 """
 
 from __future__ import annotations
@@ -16,43 +16,16 @@ from starlette.routing import BaseRoute, Route
 from openclarify.errors import InternalFailure, ServiceError, UnknownOperation
 from openclarify.wire import awsjson
 from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
-from openclarify.wire.sigv4 import SigV4Verifier
 from openclarify.wire.spec import ShapeValidator
 
 log = logging.getLogger(__name__)
 
 
-class Authenticator:
-    """SigV4 on every request when access keys are configured; a no-op otherwise."""
-
-    def __init__(self, verifier: SigV4Verifier | None) -> None:
-        self._verifier = verifier
-
-    @property
-    def enabled(self) -> bool:
-        return self._verifier is not None
-
-    async def check(self, request: Request) -> bytes:
-        """Read the body and verify the signature over it; raises AccessDenied. Returns the body."""
-        body = await request.body()
-        if self._verifier is not None:
-            self._verifier.verify(
-                request.method,
-                request.scope.get("raw_path", request.url.path.encode()).decode("latin-1"),
-                request.scope.get("query_string", b"").decode("latin-1"),
-                request.headers,
-                body,
-            )
-        return body
-
-
-def control_plane(
-    cp: ControlPlane, validator: ShapeValidator, auth: Authenticator
-) -> Callable[[Request], Awaitable[Response]]:
+def control_plane(cp: ControlPlane, validator: ShapeValidator) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         request_id = awsjson.new_request_id()
         try:
-            body = await auth.check(request)
+            body = await request.body()
             target = request.headers.get("x-amz-target", "")
             prefix, _, operation = target.partition(".")
             if prefix != "SageMaker" or operation not in OPERATIONS:
@@ -77,11 +50,10 @@ async def ping(request: Request) -> Response:
 def build_routes(
     cp: ControlPlane,
     validator: ShapeValidator,
-    auth: Authenticator,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> list[BaseRoute]:
     return [
         Route("/ping", ping, methods=["GET"]),
-        Route("/", control_plane(cp, validator, auth), methods=["POST"]),
+        Route("/", control_plane(cp, validator), methods=["POST"]),
         *extra_routes,
     ]
