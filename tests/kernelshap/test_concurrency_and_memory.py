@@ -58,3 +58,20 @@ def test_exact_design_over_many_players_streams_its_masks():
     expected[0] += ((x0 - b0) * b1 + (x0 - b0) * x1) / 2
     expected[1] += ((x1 - b1) * b0 + (x1 - b1) * x0) / 2
     np.testing.assert_allclose(result.attributions[:, 0], expected, atol=1e-9)
+
+
+def test_a_planned_design_gives_the_same_bits_and_is_ignored_when_it_does_not_fit():
+    from openclarify.kernelshap import clarify_n_samples, plan_design
+
+    rng = np.random.default_rng(4)
+    m = 15
+    model = nonlinear(rng.normal(size=m))
+    x, baseline = rng.normal(size=m), rng.normal(size=(2, m))
+    design = plan_design(m, clarify_n_samples(m), seed=9)
+    a = explain(model, x, baseline, seed=9)
+    b = explain(model, x, baseline, seed=9, design=design)
+    assert a.attributions.tobytes() == b.attributions.tobytes()
+    # A record with a null player has fewer players than the design: a fresh one is planned.
+    baseline[:, 0] = x[0]
+    c = explain(model, x, baseline, seed=9, design=design)
+    assert c.attributions[0, 0] == 0.0 and abs(c.attributions.sum() - (c.fx - c.expected_value)[0]) < 1e-9

@@ -54,17 +54,29 @@ def test_number_of_samples_reaching_all_coalitions_is_exact_for_any_seed():
     np.testing.assert_array_equal(a.attributions, b.attributions)
 
 
-def test_known_rows_are_never_sent_to_the_model():
-    """The full coalition is f(x), the empty one the baseline mean, and rows equal to x are f(x)."""
+def test_known_rows_are_not_sent_to_the_model_when_that_saves_work():
+    """The full coalition is f(x), the empty one the baseline mean, and a row equal to x is f(x)."""
     rng = np.random.default_rng(2)
     m, b = 6, 3
     x = rng.normal(size=m)
     baseline = rng.normal(size=(b, m))
-    baseline[0, :3] = x[:3]  # row 0 differs from x only in features 3..5
+    baseline[0, :5] = x[:5]  # row 0 differs from x only in feature 5
     model = CountingModel(nonlinear(rng.normal(size=m)))
     result = explain(model, x, baseline, seed=0, fx=model.predict(x[None]), baseline_outputs=model.predict(baseline))
-    # Row 0 equals x whenever features 3..5 are all present: 2^3 - 1 of the 62 coalitions (the full one excluded).
-    assert model.rows == result.model_rows == b * 62 - (2**3 - 1)
+    # Row 0 is x whenever feature 5 is present: 2^5 - 1 of the 62 coalitions (the full one excluded).
+    assert model.rows == result.model_rows == b * 62 - (2**5 - 1)
+    np.testing.assert_allclose(result.attributions, shapley_values(model.predict, x, baseline), atol=1e-12)
+
+
+def test_a_few_known_rows_are_predicted_with_the_batch_but_valued_as_fx():
+    rng = np.random.default_rng(2)
+    m, b = 6, 3
+    x = rng.normal(size=m)
+    baseline = rng.normal(size=(b, m))
+    baseline[0, :3] = x[:3]  # 7 of 186 rows are x: not worth a copy of the batch
+    model = CountingModel(nonlinear(rng.normal(size=m)))
+    result = explain(model, x, baseline, seed=0, fx=model.predict(x[None]), baseline_outputs=model.predict(baseline))
+    assert model.rows == result.model_rows == b * 62
     np.testing.assert_allclose(result.attributions, shapley_values(model.predict, x, baseline), atol=1e-12)
 
 

@@ -8,6 +8,16 @@ Typical use::
 """
 
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
+from openclarify.kernelshap.coalitions import CoalitionDesign, plan_design
 from openclarify.kernelshap.explainer import ESTIMATOR, Explanation, explain, explain_game
 
-__all__ = ["ESTIMATOR", "Explanation", "all_coalitions", "clarify_n_samples", "explain", "explain_game"]
+__all__ = [
+    "ESTIMATOR",
+    "CoalitionDesign",
+    "Explanation",
+    "all_coalitions",
+    "clarify_n_samples",
+    "explain",
+    "explain_game",
+    "plan_design",
+]

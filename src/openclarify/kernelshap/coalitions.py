@@ -47,6 +47,7 @@ class CoalitionDesign:
     """
 
     n_players: int
+    budget: int  # the budget the design was planned for (it may use fewer coalitions)
     exact: bool
     masks: np.ndarray  # (2P, M) bool; empty for exact designs, whose masks come from codes
     pair_weights: np.ndarray  # (P,) regression weight of each member of the pair
@@ -69,6 +70,18 @@ class CoalitionDesign:
                 yield start, self.masks[start:stop]
 
 
+def plan_design(n_players: int, budget: int, seed: int, allocation: Allocation = "kernel") -> CoalitionDesign:
+    """The design ``explain`` uses for this many players, budget and seed.
+
+    Made ahead, it can be passed to every explanation that shares them (an endpoint with a fixed
+    Seed), so the sampling is paid once.
+    """
+    budget = min(budget, all_coalitions(n_players))
+    if budget >= all_coalitions(n_players):
+        return exact_design(n_players)
+    return sampled_design(n_players, budget, np.random.default_rng(seed), allocation)
+
+
 def codes_to_masks(codes: np.ndarray, n_players: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(n_players, dtype=np.int64)) & 1).astype(bool)
 
@@ -77,6 +90,7 @@ def exact_design(n_players: int) -> CoalitionDesign:
     empty = np.empty(0)
     return CoalitionDesign(
         n_players=n_players,
+        budget=all_coalitions(n_players),
         exact=True,
         masks=np.empty((0, n_players), dtype=bool),
         pair_weights=empty,
@@ -97,19 +111,23 @@ class _Stratum:
 
 def _strata(n_players: int, allocation: Allocation) -> list[_Stratum]:
     m = n_players
-    out = []
-    for s in range(1, m // 2 + 1):
-        self_paired = 2 * s == m
-        # Kernel mass of all coalitions of one size: (M - 1) / (s (M - s)).
-        log_size_mass = log(m - 1) - log(s) - log(m - s)
-        log_comb = gammaln(m + 1) - gammaln(s + 1) - gammaln(m - s + 1)
-        if self_paired:
-            log_mass, log_pairs, sizes = log_size_mass, log_comb - log(2), 1
-        else:
-            log_mass, log_pairs, sizes = log_size_mass + log(2), log_comb, 2
-        claim = {"kernel": np.exp(log_mass), "uniform": float(sizes), "sqrt": np.exp(0.5 * log_mass) * sizes**0.5}
-        out.append(_Stratum(s, self_paired, float(log_mass), float(log_pairs), float(claim[allocation])))
-    return out
+    sizes = np.arange(1, m // 2 + 1)
+    self_paired = 2 * sizes == m
+    # Kernel mass of all coalitions of one size: (M - 1) / (s (M - s)); a pair stratum holds two sizes
+    # unless it is self-paired.
+    n_sizes = np.where(self_paired, 1.0, 2.0)
+    log_mass = np.log(m - 1) - np.log(sizes) - np.log(m - sizes) + np.log(n_sizes)
+    log_comb = gammaln(m + 1) - gammaln(sizes + 1) - gammaln(m - sizes + 1)
+    log_pairs = np.where(self_paired, log_comb - np.log(2.0), log_comb)
+    claims = {
+        "kernel": np.exp(log_mass),
+        "uniform": n_sizes,
+        "sqrt": np.exp(0.5 * log_mass) * np.sqrt(n_sizes),
+    }[allocation]
+    return [
+        _Stratum(int(s), bool(sp), float(lm), float(lp), float(c))
+        for s, sp, lm, lp, c in zip(sizes, self_paired, log_mass, log_pairs, claims, strict=True)
+    ]
 
 
 def sampled_design(
@@ -157,8 +175,9 @@ def sampled_design(
         reps.append(pairs)
         log_weights.append(np.full(pairs.shape[0], st.log_mass - log(2 * pairs.shape[0])))
         stratum_of_pair.append(np.full(pairs.shape[0], -1, dtype=np.int64))
-    for h, (st, k) in enumerate((st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0):
-        reps.append(_draw_pairs(m, st, k, rng))
+    sampled = [(st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0]
+    reps.extend(_draw_pairs(m, sampled, rng))
+    for h, (st, k) in enumerate(sampled):
         # The stratum's kernel mass, shared evenly by the 2k coalitions drawn from it.
         log_weights.append(np.full(k, st.log_mass - log(2 * k)))
         stratum_of_pair.append(np.full(k, h, dtype=np.int64))
@@ -171,6 +190,7 @@ def sampled_design(
     logw = np.concatenate(log_weights) if reps else np.empty(0)
     return CoalitionDesign(
         n_players=m,
+        budget=budget,
         exact=False,
         masks=masks,
         pair_weights=np.exp(logw - logw.max()) if logw.size else logw,
@@ -210,24 +230,63 @@ def _canonical(masks: np.ndarray, st: _Stratum) -> np.ndarray:
     return masks
 
 
-def _draw_pairs(m: int, st: _Stratum, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k distinct pair representatives of size ``st.size``, uniformly without replacement."""
-    if log(k) >= st.log_pairs + log(_LIST_WHEN_DRAWING_OVER):
-        population = _canonical(_all_subsets_of_size(m, st.size), st)
-        if st.self_paired:
-            population = np.unique(population, axis=0)
-        return population[np.sort(rng.choice(population.shape[0], size=k, replace=False))]
-    chosen = np.empty((0, m), dtype=bool)
-    while chosen.shape[0] < k:
-        need = k - chosen.shape[0]
-        keys = rng.random((need + need // 8 + 4, m))
-        kth = np.partition(keys, st.size - 1, axis=1)[:, st.size - 1 : st.size]
-        candidates = _canonical(keys <= kth, st)
-        pool = np.concatenate([chosen, candidates])
-        packed = np.packbits(pool, axis=1)
-        _, first = np.unique(packed, axis=0, return_index=True)
-        chosen = pool[np.sort(first)][:k]
-    return chosen
+def _draw_pairs(m: int, sampled: list[tuple[_Stratum, int]], rng: np.random.Generator) -> list[np.ndarray]:
+    """For each (stratum, k): k distinct pair representatives, uniformly without replacement.
+
+    All strata are drawn in one vectorised pass: a row of uniform keys picks the subset of its
+    ``size`` smallest keys. Duplicates are dropped by their packed key and redrawn, which is rare
+    unless a stratum is small next to its draw; such a stratum is listed in full and subsampled.
+    """
+    out: list[np.ndarray | None] = [None] * len(sampled)
+    pending = []
+    for i, (st, k) in enumerate(sampled):
+        if log(k) >= st.log_pairs + log(_LIST_WHEN_DRAWING_OVER):
+            population = _canonical(_all_subsets_of_size(m, st.size), st)
+            if st.self_paired:
+                population = np.unique(population, axis=0)
+            out[i] = population[np.sort(rng.choice(population.shape[0], size=k, replace=False))]
+        else:
+            pending.append(i)
+    chosen = {i: np.empty((0, m), dtype=bool) for i in pending}
+    while pending:
+        want = np.array([sampled[i][1] for i in pending])
+        have = np.array([chosen[i].shape[0] for i in pending])
+        draws = (want - have) + (want - have) // 8 + 2
+        owner = np.repeat(np.arange(len(pending)), draws)
+        sizes = np.array([sampled[i][0].size for i in pending])[owner]
+        keys = rng.random((owner.shape[0], m))
+        kth = np.take_along_axis(np.sort(keys, axis=1), (sizes - 1)[:, None], axis=1)
+        fresh = keys <= kth
+        # A self-paired stratum's pair {S, complement} is named by the member that holds player 0.
+        flip = np.array([sampled[i][0].self_paired for i in pending])[owner] & ~fresh[:, 0]
+        fresh[flip] = ~fresh[flip]
+        # Earlier picks first, then the fresh draws, grouped by stratum: strata never share a
+        # coalition (their sizes differ), so one pass of unique() dedups them all.
+        pool = np.concatenate([chosen[i] for i in pending] + [fresh])
+        pool_owner = np.concatenate([np.full(h, j) for j, h in enumerate(have)] + [owner])
+        order = np.argsort(pool_owner, kind="stable")
+        pool, pool_owner = pool[order], pool_owner[order]
+        _, first = np.unique(_row_keys(pool), return_index=True)
+        first.sort()
+        kept_owner = pool_owner[first]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(kept_owner, minlength=len(pending)))[:-1]])
+        rank = np.arange(first.shape[0]) - starts[kept_owner]
+        keep = first[rank < want[kept_owner]]
+        for j, i in enumerate(pending):
+            chosen[i] = pool[keep[pool_owner[keep] == j]]
+        pending = [i for i in pending if chosen[i].shape[0] < sampled[i][1]]
+    for i, rows in chosen.items():
+        out[i] = rows
+    return out  # type: ignore[return-value]
+
+
+def _row_keys(masks: np.ndarray) -> np.ndarray:
+    """One hashable key per mask row: an integer code when it fits in 63 bits, else the packed bytes."""
+    m = masks.shape[1]
+    if m <= 62:
+        return masks @ (np.int64(1) << np.arange(m, dtype=np.int64))
+    packed = np.ascontiguousarray(np.packbits(masks, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 def n_pairs_in(m: int, s: int) -> int:

@@ -10,7 +10,7 @@ from math import comb
 import numpy as np
 
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
-from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, exact_design, sampled_design
+from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, PredictFn, as_outputs, tabular_values
 from openclarify.kernelshap.solver import exact_shapley, odd_interaction_terms, paired_regression
@@ -56,6 +56,7 @@ def explain(
     max_rows: int = DEFAULT_MAX_ROWS,
     allocation: Allocation = "kernel",
     interactions: int | None = None,
+    design: CoalitionDesign | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -63,7 +64,8 @@ def explain(
     Clarify's NumberOfSamples (None for its default, 2M + 2^11); the budget is capped at 2^M − 2,
     and a budget that reaches it enumerates every coalition and returns exact Shapley values.
     ``fx`` and ``baseline_outputs``, when the caller already has them (a server caches the
-    baseline's predictions), save those model rows.
+    baseline's predictions), save those model rows. ``design``, from ``plan_design`` with the same
+    players, budget and seed, skips the sampling; one that does not fit this record is not used.
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -106,6 +108,7 @@ def explain(
         allocation=allocation,
         interactions=interactions,
         rows_per_coalition=baseline.shape[0],
+        design=design,
     )
     attributions = np.zeros((m, d))
     errors = np.zeros((m, d))
@@ -136,6 +139,7 @@ def explain_game(
     allocation: Allocation = "kernel",
     interactions: int | None = None,
     rows_per_coalition: int = 1,
+    design: CoalitionDesign | None = None,
 ) -> Explanation:
     """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
 
@@ -153,10 +157,8 @@ def explain_game(
         phi = delta[None, :] if m == 1 else np.zeros((0, d))
         return _result(phi, np.zeros_like(phi), g_empty, g_full, 0, 0, seed, True, link)
 
-    if budget >= all_coalitions(m):
-        design = exact_design(m)
-    else:
-        design = sampled_design(m, budget, np.random.default_rng(seed), allocation)
+    if design is None or design.n_players != m or design.budget != budget:
+        design = plan_design(m, budget, seed, allocation)
     raw, rows = values(design)
     if link == "logit":
         check_in_domain(raw, link, "the synthetic rows")
@@ -173,12 +175,12 @@ def explain_game(
         # First the additive fit; its leading players then get odd three-way terms, as many as
         # the design can afford (a deterministic rule, so a seed still fixes the result).
         no_terms = np.empty((0, 3), dtype=np.int64)
-        fit = paired_regression(design, targets, delta, no_terms)
         k = (
             interaction_players(m, design.n_coalitions // 2, rows_per_coalition)
             if interactions is None
             else min(interactions, m)
         )
+        fit = paired_regression(design, targets, delta, no_terms, with_errors=k < 3)
         if k >= 3:
             leading = np.argsort(-np.abs(fit.attributions).sum(axis=1), kind="stable")[:k]
             fit = paired_regression(design, targets, delta, odd_interaction_terms(leading))

@@ -1,7 +1,8 @@
 """Coalition values of a tabular record: synthetic rows, built and evaluated in bounded chunks.
 
 v(S) = mean over baseline rows b of f(x_S, b_rest). A synthetic row whose masked-out features all
-equal x's is x itself; its value f(x) is already known, so it is never sent to the model.
+equal x's is x itself; its value f(x) is already known, so it is not sent to the model when that
+saves a worthwhile share of the batch.
 """
 
 from __future__ import annotations
@@ -64,13 +65,21 @@ def tabular_values(
         feature_masks[:, players] = player_masks
         synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
         unknown = ((~player_masks).astype(np.float32) @ differs.T).reshape(-1) > 0
-        outputs = np.empty((c * b, d))
-        outputs[~unknown] = fx
-        if unknown.all():
-            outputs[:] = as_outputs(predict(synthetic), c * b, d, "synthetic rows")
-        elif unknown.any():
+        known = ~unknown
+        n_known = int(known.sum())
+        if n_known * 8 >= c * b:
+            # Enough rows are x itself to be worth carving out of the batch.
+            outputs = np.empty((c * b, d))
+            outputs[known] = fx
             todo = synthetic[unknown]
-            outputs[unknown] = as_outputs(predict(todo), todo.shape[0], d, "synthetic rows")
-        rows_evaluated += int(unknown.sum())
+            if todo.shape[0]:
+                outputs[unknown] = as_outputs(predict(todo), todo.shape[0], d, "synthetic rows")
+            rows_evaluated += todo.shape[0]
+        else:
+            # A few known rows cost less to predict than the copy that would skip them; their
+            # value is still taken as f(x), so the result does not depend on the shortcut.
+            outputs = as_outputs(predict(synthetic), c * b, d, "synthetic rows")
+            outputs[known] = fx
+            rows_evaluated += c * b
         values[start : start + c] = outputs.reshape(c, b, d).mean(axis=1)
     return values, rows_evaluated

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg import lapack
 
 from openclarify.kernelshap.coalitions import CoalitionDesign
 
@@ -40,6 +40,8 @@ def exact_shapley(values: np.ndarray, n_players: int) -> np.ndarray:
 
 
 def _popcount(codes: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(codes).astype(np.int64)
     counts = np.zeros(codes.shape, dtype=np.int64)
     c = codes.copy()
     while np.any(c):
@@ -68,7 +70,7 @@ def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
 
 
 def paired_regression(
-    design: CoalitionDesign, targets: np.ndarray, delta: np.ndarray, triples: np.ndarray
+    design: CoalitionDesign, targets: np.ndarray, delta: np.ndarray, triples: np.ndarray, with_errors: bool = True
 ) -> PairedFit:
     """Kernel SHAP's efficiency-constrained weighted least squares, on complementary pairs.
 
@@ -118,20 +120,29 @@ def paired_regression(
         for col in range(3):
             np.add.at(phi, triples[:, col], (2.0 / 3.0) * theta[m:])
             np.add.at(influence, triples[:, col], (2.0 / 3.0) * constrained[m:])
+    if not with_errors:
+        return PairedFit(phi, np.full_like(phi, np.nan))
     errors = _sandwich_errors(design, f, weights, odd - f @ theta, influence)
     return PairedFit(phi, errors)
 
 
 def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
-    """Inverse of a well-conditioned symmetric positive definite matrix, else None."""
-    try:
-        factor = cho_factor(h, lower=True, check_finite=False)
-    except LinAlgError:
+    """Inverse of a well-conditioned symmetric positive definite matrix, else None.
+
+    LAPACK's potrf/potri are called directly: the matrices are small and the wrappers' checks would
+    cost more than the factorisation.
+    """
+    factor, info = lapack.dpotrf(h, lower=1, clean=0)
+    if info != 0:
         return None
-    diag = np.abs(np.diag(factor[0]))
+    diag = np.abs(np.diagonal(factor))
     if diag.min() <= 1e-7 * diag.max():
         return None
-    return cho_solve(factor, np.eye(h.shape[0]), check_finite=False, overwrite_b=True)
+    inverse, info = lapack.dpotri(factor, lower=1)
+    if info != 0:
+        return None
+    # potri fills the lower triangle only.
+    return np.tril(inverse) + np.tril(inverse, -1).T
 
 
 def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
@@ -165,17 +176,20 @@ def _sandwich_errors(
     fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
     scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))[stratum]
     counts = np.maximum(np.bincount(stratum, minlength=drawn.shape[0]), 1).astype(float)
-    centre = (drawn > 1)[stratum, None]
-    fs = f[sampled_pairs] * weights[sampled_pairs, None]
+    # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
+    first_sampled = int(np.argmax(sampled_pairs))
+    fs = f[first_sampled:] * weights[first_sampled:, None]
     indicator = (stratum[None, :] == np.arange(drawn.shape[0])[:, None]) / counts[:, None]
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
     n_sampled = fs.shape[0]
-    dof = np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1))
+    row_scale = (scale * np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1)))[:, None]
+    lone = drawn[stratum] <= 1
     out = np.empty((m, d))
     for col in range(d):
-        score = fs * residual[sampled_pairs, col, None]
-        means = indicator @ score
-        spread = np.where(centre, score - means[stratum], score) * (scale * dof)[:, None]
-        projected = spread @ influence.T
+        score = fs * residual[first_sampled:, col, None]
+        spread = score - (indicator @ score)[stratum]
+        if lone.any():
+            spread[lone] = score[lone]
+        projected = (spread * row_scale) @ influence.T
         out[:, col] = np.sqrt(np.einsum("pi,pi->i", projected, projected))
     return out

@@ -1,0 +1,200 @@
+"""Kernel SHAP engine vs shap.KernelExplainer vs the floor (the bare model on the synthetic rows).
+
+Run: ``make bench`` or ``.venv/bin/python bench/kernelshap_bench.py [--records N] [--write]``.
+
+Everything runs side by side in one process, interleaved record by record, so the noise of a
+shared 2-core machine hits every contender alike; ratios are what to read. BLAS is held to one
+thread for all of them (a server explains concurrent requests on its cores instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shap
+import sklearn
+import xgboost
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.ensemble import GradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+from openclarify.kernelshap import clarify_n_samples, explain, plan_design
+
+REPEATS = 3
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- kernelshap-bench:begin -->", "<!-- kernelshap-bench:end -->"
+
+
+@dataclass
+class Row:
+    setting: str
+    floor_ms: float
+    ours_ms: float
+    planned_ms: float
+    shap_ms: float
+    ours_err: float
+    shap_err: float
+    shap_default_err: float
+    rows_ours: float
+    rows_clarify: int
+    exact: bool
+
+
+def data(m: int) -> tuple[np.ndarray, np.ndarray]:
+    if m == 10:
+        return load_diabetes(return_X_y=True)
+    x, y = load_breast_cancer(return_X_y=True)
+    return x[:, :m], y
+
+
+def models(x: np.ndarray, y: np.ndarray):
+    xgb = xgboost.XGBRegressor(n_estimators=100, max_depth=6, n_jobs=1, random_state=0).fit(x, y)
+    gbm = GradientBoostingRegressor(n_estimators=100, max_depth=3, random_state=0).fit(x, y)
+    return {"xgboost": xgb, "sklearn-gbm": gbm}
+
+
+def best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3, out
+
+
+def synthetic_rows(x: np.ndarray, baseline: np.ndarray, design) -> np.ndarray:
+    masks = np.concatenate([masks for _, masks in design.mask_chunks(1 << 20)])
+    return np.where(masks[:, None, :], x, baseline[None, :, :]).reshape(-1, x.shape[0])
+
+
+def shap_run(explainer, x, n_samples, seed, l1_reg):
+    np.random.seed(seed)  # shap draws from numpy's global generator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.ravel(explainer.shap_values(x[None, :], nsamples=n_samples, l1_reg=l1_reg, silent=True))
+
+
+def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng) -> Row:
+    m = x_all.shape[1]
+    predict = model.predict
+    baseline = x_all[rng.choice(len(x_all), b, replace=False)]
+    records = x_all[rng.choice(len(x_all), n_records, replace=False)]
+    n_samples = clarify_n_samples(m)
+    baseline_out = predict(baseline)
+    oracle = shap.TreeExplainer(model, data=baseline, feature_perturbation="interventional")
+    kernel = shap.KernelExplainer(predict, baseline)
+    t = {k: [] for k in ("floor", "ours", "planned", "shap")}
+    err = {k: [] for k in ("ours", "shap", "shap_default")}
+    rows, exact = [], True
+    for i, x in enumerate(records):
+        fx = predict(x[None, :])
+        design = plan_design(m, n_samples, seed=i)
+        # The floor: the model on the very synthetic rows the explanation needs (identical rows
+        # would flatter a tree model with perfect branch prediction).
+        synthetic = synthetic_rows(x, baseline, design)
+        truth = np.ravel(oracle.shap_values(x[None, :]))
+        scale = np.linalg.norm(truth)
+        ms, _ = best_of(lambda s=synthetic: predict(s))
+        t["floor"].append(ms)
+        ms, ours = best_of(
+            lambda x=x, fx=fx, i=i: explain(predict, x, baseline, seed=i, fx=fx, baseline_outputs=baseline_out)
+        )
+        t["ours"].append(ms)
+        ms, _ = best_of(
+            lambda x=x, fx=fx, i=i, d=design: explain(
+                predict, x, baseline, seed=i, fx=fx, baseline_outputs=baseline_out, design=d
+            )
+        )
+        t["planned"].append(ms)
+        ms, theirs_default = best_of(lambda x=x, i=i: shap_run(kernel, x, n_samples, i, "num_features(10)"))
+        t["shap"].append(ms)
+        theirs = shap_run(kernel, x, n_samples, i, False)
+        err["ours"].append(np.linalg.norm(ours.attributions[:, 0] - truth) / scale)
+        err["shap"].append(np.linalg.norm(theirs - truth) / scale)
+        err["shap_default"].append(np.linalg.norm(theirs_default - truth) / scale)
+        rows.append(ours.model_rows)
+        exact &= ours.exact
+    med = {k: float(np.median(v)) for k, v in t.items()}
+    return Row(
+        setting=f"{name}, M={m}, B={b}",
+        floor_ms=med["floor"],
+        ours_ms=med["ours"],
+        planned_ms=med["planned"],
+        shap_ms=med["shap"],
+        ours_err=float(np.mean(err["ours"])),
+        shap_err=float(np.mean(err["shap"])),
+        shap_default_err=float(np.mean(err["shap_default"])),
+        rows_ours=float(np.mean(rows)),
+        rows_clarify=b * n_samples,
+        exact=exact,
+    )
+
+
+def table(rows: list[Row]) -> str:
+    head = (
+        "| setting | floor ms | openclarify ms | ÷ floor | with planned design ms | ÷ floor | shap ms | shap ÷ floor "
+        "| error openclarify | error shap (l1_reg=False) | error shap (default) | shap ÷ ours (l1_reg=False) "
+        "| model rows (Clarify's B×n) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        gain = r.shap_err / r.ours_err if r.ours_err > 1e-12 else float("inf")
+        ours_err = "exact" if r.exact else f"{r.ours_err:.4f}"
+        lines.append(
+            f"| {r.setting} | {r.floor_ms:.2f} | {r.ours_ms:.2f} | {r.ours_ms / r.floor_ms:.2f} | {r.planned_ms:.2f} "
+            f"| {r.planned_ms / r.floor_ms:.2f} | {r.shap_ms:.2f} | {r.shap_ms / r.floor_ms:.1f} | {ours_err} "
+            f"| {r.shap_err:.4f} | {r.shap_default_err:.4f} | {'∞' if r.exact else f'{gain:.1f}'} "
+            f"| {r.rows_ours:.0f} ({r.rows_clarify}) |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, shap {shap.__version__}, xgboost {xgboost.__version__}, "
+        f"scikit-learn {sklearn.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10, help="records explained per setting (default 10)")
+    parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    rows = []
+    with threadpool_limits(1):
+        for m in (10, 20):
+            x, y = data(m)
+            for name, model in models(x, y).items():
+                for b in (1, 10):
+                    rows.append(run_setting(name, model, x, b, args.records, rng))
+                    print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    report = (
+        f"Machine: {machine()}. Records per setting: {args.records}; times are per record, the best of "
+        f"{REPEATS} runs, median over records. Errors are relative L2 distances to exact interventional "
+        f"Shapley values (shap.TreeExplainer with the same baseline), averaged over records.\n\n" + table(rows)
+    )
+    print(report)
+    if args.write:
+        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+        block = f"{BEGIN}\n{report}{END}"
+        if BEGIN in text:
+            text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+        DOC.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
