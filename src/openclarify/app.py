@@ -18,8 +18,10 @@ from starlette.routing import BaseRoute
 
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
 from openclarify.services.endpoints import Preparer
+from openclarify.services.invocations import InvocationService
 from openclarify.settings import Settings
 from openclarify.store import SQLiteStore
+from openclarify.wire import runtime_api
 from openclarify.wire.auth import SigV4Middleware
 from openclarify.wire.router import build_routes
 from openclarify.wire.sagemaker_api import ControlPlane
@@ -40,6 +42,7 @@ class Components:
     control_plane: ControlPlane
     verifier: SigV4Verifier | None
     """None when no access keys are configured (authentication off)."""
+    invocations: InvocationService
 
 
 def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
@@ -59,9 +62,18 @@ def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> 
         grace_seconds=settings.create_grace_seconds,
         preparers=preparers,
     )
+    invocations = InvocationService(
+        endpoints,
+        arns,
+        model_roots=roots,
+        deadline_seconds=settings.invoke_deadline_seconds,
+        allow_https_baseline=settings.allow_https_baseline,
+        prepare_timeout_seconds=settings.container_startup_timeout_seconds,
+    )
+    endpoints.add_preparer(invocations.prepare)  # SHAP baselines load before an endpoint goes InService
     keys = settings.resolved_access_keys()
     verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
-    return Components(settings, store, ControlPlane(models, configs, endpoints), verifier)
+    return Components(settings, store, ControlPlane(models, configs, endpoints), verifier, invocations)
 
 
 RouteFactory = Callable[[Components], Sequence[BaseRoute]]
@@ -88,12 +100,18 @@ def build_app(
             await components.control_plane.endpoints.shutdown()
             components.store.close()
 
-    extra = [route for factory in route_factories for route in factory(components)]
+    factories = [runtime_routes, *route_factories]
+    extra = [route for factory in factories for route in factory(components)]
     routes = build_routes(components.control_plane, ShapeValidator(), extra)
     middleware = [Middleware(SigV4Middleware, verifier=components.verifier)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.components = components
     return app
+
+
+def runtime_routes(components: Components) -> Sequence[BaseRoute]:
+    """InvokeEndpoint: ``POST /endpoints/{EndpointName}/invocations``."""
+    return runtime_api.routes(components.invocations)
 
 
 def is_loopback(host: str) -> bool:

@@ -1,0 +1,426 @@
+"""The Clarify pipeline of one InvokeEndpoint on an explainer endpoint (spec §5.1), synchronous.
+
+It runs in a worker thread, never on the event loop. Calls to the model's ``invoke`` (a coroutine) are handed back
+to the loop with ``asyncio.run_coroutine_threadsafe``; CPU work (parsing, synthetic rows, the Kernel SHAP solve,
+the response bytes) stays in the thread.
+
+Two ways to get synthetic-row predictions, same numbers:
+
+- **in-process runtimes** (ONNX, XGBoost, LightGBM, scikit-learn): ``runtime.predict`` on float arrays, no text
+  round trip; the scores are extracted from the arrays exactly as from the bytes the runtime would answer
+  (:func:`array_scores`);
+- **remote containers**: the rows are serialised as the request was (CSV lines, or ``ContentTemplate`` for JSON
+  Lines), batched by ``MaxRecordCount`` and ``MaxPayloadInMB``, sent concurrently (the runtime bounds in-flight
+  requests to InitialInstanceCount) and read back in order. A batch the container rejects as too large (HTTP 413)
+  is split in two and retried.
+
+Every stage checks the :class:`Deadline`; past it the thread stops at its next check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import secrets
+import threading
+import time
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from openclarify.clarify.baseline import check_width
+from openclarify.clarify.config import ClarifyConfig, InferenceConfig
+from openclarify.clarify.enable import compile_enable_explanations, evaluate
+from openclarify.clarify.outputs import (
+    ModelOutputs,
+    extract_label_headers,
+    extract_scores,
+    output_format,
+    scores_for_batch,
+    split_outputs,
+)
+from openclarify.clarify.records import (
+    CSV,
+    Record,
+    batch_lines,
+    media_type,
+    parse_records,
+    serialize_rows,
+    synthetic_lines,
+    to_float_matrix,
+)
+from openclarify.clarify.response import ExplanationDetails, RecordExplanation, build_response
+from openclarify.errors import ModelError, ValidationError
+from openclarify.kernelshap import Explanation, clarify_n_samples, explain, explain_game
+from openclarify.runtimes import InvokeResult, Runtime
+from openclarify.services.baselines import PreparedExplainer, VariantBaseline
+
+T = TypeVar("T")
+
+# Synthetic rows handled per step (built, sent, read back) for one record; bounds memory, sets the deadline checks.
+CHUNK_ROWS = 1 << 14
+
+
+class DeadlineExceeded(Exception):
+    """The invocation ran out of time; the service turns this into the client's error."""
+
+
+class Deadline:
+    """A monotonic point in time plus a cancel flag the event loop sets when it gives up waiting."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self) -> None:
+        if self._cancelled.is_set() or time.monotonic() >= self.at:
+            raise DeadlineExceeded
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One request as the pipeline sees it."""
+
+    body: bytes
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    enable_explanations: str | None
+    extended: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    custom_attributes: str | None
+
+
+def is_in_process(runtime: Runtime) -> bool:
+    return runtime.spec.url is None
+
+
+class Bridge:
+    """Runs the model's coroutines on the event loop from the worker thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deadline: Deadline) -> None:
+        self.loop = loop
+        self.deadline = deadline
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        try:
+            return future.result(timeout=max(0.0, self.deadline.remaining()))
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise DeadlineExceeded from None
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.wait(self.submit(coro))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Scores
+
+
+def array_scores(raw: np.ndarray, content_type: str | None, inference: InferenceConfig) -> np.ndarray:
+    """``(n, D)`` scores from an in-process runtime's ``predict`` output, as Clarify would read them from the bytes
+    the runtime answers for ``content_type`` (see ``runtimes.tabular``: a CSV line of the scores, or
+    ``{"score": ...}`` per JSON Lines record, or ``{"predictions": [{"score": ...}]}`` as JSON)."""
+    table = np.asarray(raw, dtype=np.float64)
+    if table.ndim == 1:
+        table = table[:, None]
+    kind = output_format(content_type)
+    if kind == CSV:
+        index = inference.probability_index
+        if index is None:
+            return table
+        if index < table.shape[1]:
+            return table[:, [index]]
+        rows = table[:1].tolist()
+        return extract_scores(ModelOutputs(records=tuple(rows), csv=True), inference)  # raises the range error
+    if inference.probability_attribute == "score" and media_type(content_type) != "application/json":
+        return table
+
+    def record(row: list[float]) -> Any:
+        score: Any = row[0] if len(row) == 1 else row
+        if media_type(content_type) == "application/json":
+            return {"predictions": [{"score": score}]}
+        return {"score": score}
+
+    return extract_scores(ModelOutputs(records=tuple(record(r) for r in table.tolist()), csv=False), inference)
+
+
+class RemoteScorer:
+    """Sends serialised records to a remote container in batches and reads their scores back, in order."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        bridge: Bridge,
+        config: ClarifyConfig,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None,
+    ) -> None:
+        self.runtime = runtime
+        self.bridge = bridge
+        self.inference = config.inference
+        self.content_type = content_type
+        self.accept = accept
+        self.custom_attributes = custom_attributes
+
+    def serialize(self, rows: Sequence[Record]) -> list[bytes]:
+        return serialize_rows(
+            rows, self.content_type, self.inference.content_template, self.inference.features_attribute
+        )
+
+    def scores(self, lines: Sequence[bytes], what: str) -> np.ndarray:
+        """``(len(lines), D)``. Batches go out concurrently; the runtime bounds how many are in flight."""
+        batches = list(batch_lines(lines, self.inference.max_record_count, self.inference.max_payload_in_mb))
+        futures = [self.bridge.submit(self._send(lines[b.start : b.stop], b.body)) for b in batches]
+        parts: list[np.ndarray] = []
+        try:
+            for future in futures:
+                for n_rows, result in self.bridge.wait(future):
+                    self.bridge.deadline.check()
+                    parts.append(self._read(result, n_rows, what))
+        finally:
+            for future in futures:
+                future.cancel()
+        widths = {p.shape[1] for p in parts}
+        if len(widths) > 1:
+            raise ModelError(f"The model gave different numbers of scores for {what}: {sorted(widths)}.")
+        return np.vstack(parts)
+
+    async def _send(self, lines: Sequence[bytes], body: bytes) -> list[tuple[int, InvokeResult]]:
+        try:
+            result = await self.runtime.invoke(body, self.content_type, self.accept, self.custom_attributes)
+        except ModelError as exc:
+            if exc.original_status_code != 413 or len(lines) < 2:
+                raise
+            # [INF] The container says the batch is too large: halve it and try again (spec §5.6).
+            half = len(lines) // 2
+            first = await self._send(lines[:half], b"\n".join(lines[:half]))
+            return first + await self._send(lines[half:], b"\n".join(lines[half:]))
+        return [(len(lines), result)]
+
+    def _read(self, result: InvokeResult, n_rows: int, what: str) -> np.ndarray:
+        try:
+            scores = scores_for_batch(result.body, result.content_type, n_rows, self.inference)
+        except ModelError as exc:
+            raise ModelError(f"{exc.message} (model output for {what})") from exc
+        if not np.all(np.isfinite(scores)):
+            raise ModelError(f"The model returned NaN or infinite scores for {what}.")
+        return scores
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def run_explained(
+    prepared: PreparedExplainer,
+    cached: VariantBaseline,
+    runtime: Runtime,
+    invocation: Invocation,
+    bridge: Bridge,
+) -> Answer:
+    config = prepared.config
+    inference = config.inference
+    deadline = bridge.deadline
+    if config.nlp:
+        raise ValidationError(
+            "This endpoint's ExplainerConfig has text features (TextConfig/FeatureTypes), which this server does not "
+            "explain yet; use tabular features."
+        )
+    gate = compile_enable_explanations(invocation.enable_explanations, config.enable_explanations)
+    records = parse_records(invocation.body, invocation.content_type, inference.features_attribute)
+    check_width(prepared.baseline, records)
+    if inference.feature_headers is not None and len(inference.feature_headers) != len(records[0]):
+        raise ValidationError(
+            f"Records have {len(records[0])} features but FeatureHeaders names {len(inference.feature_headers)}."
+        )
+    in_process = is_in_process(runtime)
+    matrix = to_float_matrix(records) if in_process else None
+
+    result = bridge.call(
+        runtime.invoke(invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes)
+    )
+    deadline.check()
+
+    def answer(explanations: Sequence[RecordExplanation | None], label_headers: Sequence[Any] | None = None) -> Answer:
+        body = build_response(
+            predictions_content_type=result.content_type,
+            predictions_data=result.body,
+            explanations=explanations,
+            feature_headers=inference.feature_headers,
+            label_headers=label_headers,
+            extended=invocation.extended,
+        )
+        return Answer(body, result.custom_attributes)
+
+    if gate.constant is False:
+        return answer([])
+    outputs = split_outputs(result.body, result.content_type, len(records))
+    decisions = evaluate(gate, outputs.records)
+    if not any(decisions):
+        return answer([])
+    label_headers = extract_label_headers(outputs, inference)
+    selected = [i for i, chosen in enumerate(decisions) if chosen]
+    scores = extract_scores(
+        ModelOutputs(records=tuple(outputs.records[i] for i in selected), csv=outputs.csv), inference
+    )
+    if not np.all(np.isfinite(scores)):
+        raise ModelError("The model returned NaN or infinite scores; they cannot be explained.")
+
+    remote = None
+    if in_process:
+        assert cached.raw_scores is not None and matrix is not None
+        base_scores = array_scores(cached.raw_scores, result.content_type, inference)
+    else:
+        remote = RemoteScorer(
+            runtime, bridge, config, invocation.content_type, invocation.accept, invocation.custom_attributes
+        )
+        base_scores = remote_baseline_scores(prepared, cached, remote)
+    if base_scores.shape[1] != scores.shape[1]:
+        raise ModelError(
+            f"The model gives {scores.shape[1]} scores per record but {base_scores.shape[1]} for the SHAP baseline "
+            "rows; check ProbabilityIndex/ProbabilityAttribute."
+        )
+
+    explanations: list[RecordExplanation | None] = [None] * len(records)
+    for position, i in enumerate(selected):
+        deadline.check()
+        try:
+            if in_process:
+                assert matrix is not None
+                result_i = _explain_in_process(
+                    prepared, runtime, matrix[i], scores[position], base_scores, result.content_type, deadline
+                )
+            else:
+                assert remote is not None
+                result_i = _explain_remote(prepared, remote, records[i], scores[position], base_scores, i + 1)
+        except ValueError as exc:  # the engine's words about the model's numbers (NaN, logit domain, shapes)
+            raise ModelError(f"Record {i + 1} cannot be explained: {exc}.") from exc
+        explanations[i] = RecordExplanation.tabular(
+            result_i.attributions, _details(result_i) if invocation.extended else None
+        )
+    return answer(explanations, label_headers)
+
+
+def _link(config: ClarifyConfig) -> str:
+    return "logit" if config.shap.use_logit else "identity"
+
+
+def _explain_in_process(
+    prepared: PreparedExplainer,
+    runtime: Runtime,
+    x: np.ndarray,
+    fx: np.ndarray,
+    base_scores: np.ndarray,
+    content_type: str,
+    deadline: Deadline,
+) -> Explanation:
+    inference = prepared.config.inference
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        deadline.check()
+        try:
+            raw = runtime.predict(X)
+        except ValueError as exc:
+            raise ModelError(f"The model failed on synthetic records: {exc}.") from exc
+        return array_scores(raw, content_type, inference)
+
+    assert prepared.matrix is not None
+    return explain(
+        predict,
+        x,
+        prepared.matrix,
+        number_of_samples=prepared.config.shap.number_of_samples,
+        seed=prepared.config.shap.seed,
+        link=_link(prepared.config),
+        fx=fx,
+        baseline_outputs=base_scores,
+        max_rows=CHUNK_ROWS,
+    )
+
+
+def _explain_remote(
+    prepared: PreparedExplainer,
+    remote: RemoteScorer,
+    record: Record,
+    fx: np.ndarray,
+    base_scores: np.ndarray,
+    number: int,
+) -> Explanation:
+    """Every one of the ``baseline size × n_samples`` synthetic records goes to the container, as Clarify documents
+    (spec §5.2); nothing is skipped, so the container's load is what a Clarify user plans for."""
+    config = prepared.config
+    rows = prepared.baseline.rows
+    b = len(rows)
+    m = len(record)
+    d = fx.shape[0]
+    inference = config.inference
+    seed = config.shap.seed if config.shap.seed is not None else secrets.randbits(63)
+
+    def values(design: Any) -> tuple[np.ndarray, int]:
+        out = np.empty((design.n_coalitions, d))
+        sent = 0
+        for start, masks in design.mask_chunks(max(1, CHUNK_ROWS // b)):
+            remote.bridge.deadline.check()
+            lines = synthetic_lines(
+                record, rows, masks, remote.content_type, inference.content_template, inference.features_attribute
+            )
+            scores = remote.scores(lines, f"the synthetic records of record {number}")
+            if scores.shape[1] != d:
+                raise ModelError(
+                    f"The model gave {scores.shape[1]} scores per synthetic record of record {number} but {d} for the "
+                    "record itself."
+                )
+            out[start : start + masks.shape[0]] = scores.reshape(masks.shape[0], b, d).mean(axis=1)
+            sent += len(lines)
+        return out, sent
+
+    return explain_game(
+        values,
+        n_players=m,
+        v_full=fx,
+        v_empty=base_scores.mean(axis=0),
+        budget=clarify_n_samples(m, config.shap.number_of_samples),
+        seed=seed,
+        link=_link(config),  # type: ignore[arg-type]
+        rows_per_coalition=b,
+    )
+
+
+def remote_baseline_scores(prepared: PreparedExplainer, cached: VariantBaseline, remote: RemoteScorer) -> np.ndarray:
+    """The baseline's scores in this request's format; predicted once per (Content-Type, Accept), then cached."""
+    key = (media_type(remote.content_type), media_type(remote.accept))
+    scores = cached.scores.get(key)
+    if scores is None:
+        lines = remote.serialize(prepared.baseline.rows)
+        scores = remote.scores(lines, "the SHAP baseline rows")
+        cached.scores[key] = scores
+    return scores
+
+
+def _details(result: Explanation) -> ExplanationDetails:
+    return ExplanationDetails(
+        expected_value=tuple(float(v) for v in result.expected_value),
+        f_x=tuple(float(v) for v in result.fx),
+        standard_errors=tuple(tuple(float(v) for v in row) for row in result.standard_errors),
+        exact=bool(result.exact),
+        model_rows=int(result.model_rows),
+        seed=int(result.seed),
+    )

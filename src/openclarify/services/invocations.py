@@ -1,0 +1,274 @@
+"""InvokeEndpoint: route a request to a variant, pass it through or explain it, within the deadline.
+
+- An endpoint without ``ExplainerConfig`` answers the model's bytes unchanged (body, content type, custom
+  attributes), with the invoked variant.
+- An explainer endpoint runs the Clarify pipeline (``services.explanations``) in a worker thread and answers
+  ``application/json`` (spec §3.2, §4).
+
+The whole invocation obeys ``deadline_seconds`` (SageMaker's 60 s): past it the client gets a ModelError saying
+so, the worker thread stops at its next check, and the connection is never left hanging.
+
+In-process runtimes serve at most InitialInstanceCount invocations of a variant at once (``LiveVariant.gate``);
+remote containers are bounded by their runtime, per container request.
+
+Extended responses (opt-in, beyond Clarify): a ``CustomAttributes`` item ``openclarify-extended=true`` adds the
+``openclarify`` member of ``clarify.response`` (expected value, f(x), standard errors, exact flag, model rows,
+seed). The custom attributes are still forwarded to the model unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import numpy as np
+
+from openclarify.clarify.config import parse_explainer_config
+from openclarify.errors import ModelError, ValidationError, ValidationException
+from openclarify.services.arns import ArnFactory
+from openclarify.services.baselines import (
+    PreparedExplainer,
+    VariantBaseline,
+    check_headers,
+    numeric_matrix,
+    read_baseline,
+)
+from openclarify.services.endpoints import EndpointService, LiveEndpoint, LiveVariant
+from openclarify.services.explanations import (
+    Bridge,
+    Deadline,
+    DeadlineExceeded,
+    Invocation,
+    RemoteScorer,
+    is_in_process,
+    remote_baseline_scores,
+    run_explained,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (spec §3.1)
+EXTRAS_KEY = "clarify"
+EXTENDED_ATTRIBUTE = "openclarify-extended"
+_ITEM_SPLIT = re.compile(r"[;,]")
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    endpoint_name: str
+    body: bytes
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    target_variant: str | None = None
+    target_model: str | None = None
+    inference_id: str | None = None
+    enable_explanations: str | None = None
+
+
+@dataclass(frozen=True)
+class InvokeResponse:
+    body: bytes
+    content_type: str
+    invoked_variant: str
+    custom_attributes: str | None = None
+
+
+def wants_extended(custom_attributes: str | None) -> bool:
+    """``openclarify-extended=true`` among ``;``- or ``,``-separated CustomAttributes items."""
+    if not custom_attributes:
+        return False
+    for item in _ITEM_SPLIT.split(custom_attributes):
+        key, _, value = item.partition("=")
+        if key.strip().lower() == EXTENDED_ATTRIBUTE and value.strip().lower() in ("true", "1", "yes"):
+            return True
+    return False
+
+
+class InvocationService:
+    def __init__(
+        self,
+        endpoints: EndpointService,
+        arns: ArnFactory,
+        *,
+        model_roots: tuple[Path, ...],
+        deadline_seconds: float = 60.0,
+        allow_https_baseline: bool = False,
+        prepare_timeout_seconds: float = 240.0,
+    ) -> None:
+        self._endpoints = endpoints
+        self._arns = arns
+        self._roots = model_roots
+        self._deadline = deadline_seconds
+        self._allow_https = allow_https_baseline
+        self._prepare_timeout = prepare_timeout_seconds
+
+    # -- deployment hook -------------------------------------------------------------------------------------
+
+    async def prepare(self, live: LiveEndpoint) -> None:
+        """Read, check and predict the SHAP baseline before the endpoint goes InService (an EndpointService
+        preparer). A ServiceError here fails the deployment with its message as FailureReason."""
+        explainer = live.config.get("ExplainerConfig")
+        config = parse_explainer_config(explainer) if explainer else None
+        if config is None:
+            return
+        baseline = await anyio.to_thread.run_sync(read_baseline, config, self._roots, self._allow_https)
+        check_headers(config, baseline)
+        matrix = await anyio.to_thread.run_sync(numeric_matrix, baseline)
+        prepared = PreparedExplainer(config=config, baseline=baseline, matrix=matrix)
+        for variant in live.variants:
+            prepared.variants[variant.name] = await self._prepare_variant(prepared, variant)
+        live.extras[EXTRAS_KEY] = prepared
+
+    async def _prepare_variant(self, prepared: PreparedExplainer, variant: LiveVariant) -> VariantBaseline:
+        cached = VariantBaseline()
+        runtime = variant.runtime
+        if is_in_process(runtime):
+            if prepared.matrix is None:
+                raise ValidationException(
+                    f"Variant {variant.name}: the SHAP baseline has non-numeric or missing values, but model "
+                    f"{variant.model_name} runs in process and takes numbers only."
+                )
+            try:
+                raw = await anyio.to_thread.run_sync(runtime.predict, prepared.matrix)
+            except ValueError as exc:
+                raise ValidationException(
+                    f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: {exc}."
+                ) from exc
+            raw = np.asarray(raw, dtype=np.float64)
+            if raw.shape[:1] != (prepared.baseline.size,) or not np.all(np.isfinite(raw)):
+                raise ValidationException(
+                    f"Variant {variant.name}: model {variant.model_name} gave no finite score for every SHAP "
+                    "baseline row."
+                )
+            cached.raw_scores = raw
+            return cached
+        # A remote container must score the baseline in its own MimeType now; other formats are cached on demand.
+        mime = prepared.config.shap.baseline.mime_type
+        bridge = Bridge(asyncio.get_running_loop(), Deadline(self._prepare_timeout))
+        scorer = RemoteScorer(runtime, bridge, prepared.config, mime, None, None)
+        try:
+            await anyio.to_thread.run_sync(remote_baseline_scores, prepared, cached, scorer, abandon_on_cancel=True)
+        except ModelError as exc:
+            if exc.original_status_code is not None:
+                raise ValidationException(
+                    f"Variant {variant.name}: the model container failed on the SHAP baseline: {exc.message.strip()}"
+                ) from exc
+            # The container answered, but not in a form the config reads with Accept absent; requests name
+            # their Accept, and the baseline is predicted in that format then.
+            log.info("endpoint baseline not cached for variant %s: %s", variant.name, exc.message)
+        except DeadlineExceeded as exc:
+            raise ValidationException(
+                f"Variant {variant.name}: the model container did not score the SHAP baseline within "
+                f"{self._prepare_timeout:g} seconds."
+            ) from exc
+        return cached
+
+    # -- InvokeEndpoint --------------------------------------------------------------------------------------
+
+    def _not_found(self, name: str) -> ValidationError:
+        return ValidationError(f"Endpoint {name} of account {self._arns.account_id} not found.")
+
+    def _live(self, name: str) -> LiveEndpoint:
+        live = self._endpoints.live(name)
+        if live is not None:
+            return live
+        try:
+            row = self._endpoints.describe(name)
+        except ValidationException:
+            raise self._not_found(name) from None
+        # [UNK] What SageMaker answers for an endpoint that is not InService; ValidationError is the likely one.
+        raise ValidationError(
+            f"Endpoint {name} of account {self._arns.account_id} is not in service (status {row.status}); "
+            "wait for InService."
+        )
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        if len(request.body) > MAX_BODY_BYTES:
+            raise ValidationError(
+                f"The request body is {len(request.body)} bytes; InvokeEndpoint accepts at most {MAX_BODY_BYTES} "
+                "bytes (6 MiB)."
+            )
+        if request.target_model is not None:
+            raise ValidationError("TargetModel is not supported: this server has no multi-model endpoints.")
+        live = self._live(request.endpoint_name)
+        variant = live.pick_variant(request.target_variant)
+        prepared: PreparedExplainer | None = live.extras.get(EXTRAS_KEY)
+        deadline = Deadline(self._deadline)
+        try:
+            with anyio.fail_after(self._deadline):
+                async with self._capacity(variant):
+                    if prepared is None:
+                        result = await variant.runtime.invoke(
+                            request.body, request.content_type, request.accept, request.custom_attributes
+                        )
+                        return InvokeResponse(result.body, result.content_type, variant.name, result.custom_attributes)
+                    return await self._explain(live, variant, prepared, request, deadline)
+        except TimeoutError:
+            deadline.cancel()
+            raise self._timed_out(live.name, prepared is not None) from None
+        except DeadlineExceeded:
+            raise self._timed_out(live.name, prepared is not None) from None
+        except ModelError as exc:
+            exc.details.setdefault("LogStreamArn", self._log_stream(live.name))
+            raise
+
+    @contextlib.asynccontextmanager
+    async def _capacity(self, variant: LiveVariant) -> AsyncIterator[None]:
+        if is_in_process(variant.runtime):
+            async with variant.gate:
+                yield
+        else:
+            yield
+
+    async def _explain(
+        self,
+        live: LiveEndpoint,
+        variant: LiveVariant,
+        prepared: PreparedExplainer,
+        request: InvokeRequest,
+        deadline: Deadline,
+    ) -> InvokeResponse:
+        invocation = Invocation(
+            body=request.body,
+            content_type=request.content_type,
+            accept=request.accept,
+            custom_attributes=request.custom_attributes,
+            enable_explanations=request.enable_explanations,
+            extended=wants_extended(request.custom_attributes),
+        )
+        bridge = Bridge(asyncio.get_running_loop(), deadline)
+        cached = prepared.variants[variant.name]
+        job = partial(run_explained, prepared, cached, variant.runtime, invocation, bridge)
+        try:
+            answer = await anyio.to_thread.run_sync(job, abandon_on_cancel=True)
+        except BaseException:
+            deadline.cancel()
+            raise
+        return InvokeResponse(answer.body, "application/json", variant.name, answer.custom_attributes)
+
+    def _timed_out(self, name: str, explaining: bool) -> ModelError:
+        what = "the prediction and its explanations" if explaining else "the prediction"
+        hint = (
+            " Explain fewer records per request (EnableExplanations), use fewer baseline rows or a smaller "
+            "NumberOfSamples, or raise MaxRecordCount."
+            if explaining
+            else ""
+        )
+        error = ModelError(
+            f"Your invocation timed out: {what} did not finish within the {self._deadline:g}-second limit of "
+            f"endpoint {name}.{hint}"
+        )
+        error.details["LogStreamArn"] = self._log_stream(name)
+        return error
+
+    def _log_stream(self, name: str) -> str:
+        return f"arn:aws:logs:{self._arns.region}:{self._arns.account_id}:log-group:/aws/sagemaker/Endpoints/{name}"

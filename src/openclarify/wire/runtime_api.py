@@ -1,0 +1,105 @@
+"""The runtime API (``sagemaker-runtime``, rest-json): ``POST /endpoints/{EndpointName}/invocations``.
+
+Request headers map to InvokeEndpoint members (spec §3.1); the response carries ``Content-Type``,
+``x-Amzn-Invoked-Production-Variant`` and ``X-Amzn-SageMaker-Custom-Attributes`` (spec §3.2).
+
+Errors: botocore reads a rest-json error's code from the ``x-amzn-ErrorType`` header (spec §3.4), so every error
+sends it; the body follows AWS's runtime shape (``ErrorCode``, ``Message``, and for ModelError
+``OriginalStatusCode``, ``OriginalMessage``, ``LogStreamArn``, which botocore copies into ``e.response``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError
+from openclarify.services.invocations import MAX_BODY_BYTES, InvocationService, InvokeRequest
+from openclarify.wire import awsjson
+
+log = logging.getLogger(__name__)
+
+PATH = "/endpoints/{EndpointName}/invocations"
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+INVOKED_VARIANT = "x-Amzn-Invoked-Production-Variant"
+
+# Header → (member, max length), from the service model's input shape.
+_HEADERS: dict[str, tuple[str, int]] = {
+    "Content-Type": ("content_type", 1024),
+    "Accept": ("accept", 1024),
+    CUSTOM_ATTRIBUTES: ("custom_attributes", 1024),
+    "X-Amzn-SageMaker-Target-Variant": ("target_variant", 63),
+    "X-Amzn-SageMaker-Target-Model": ("target_model", 1024),
+    "X-Amzn-SageMaker-Inference-Id": ("inference_id", 64),
+    "X-Amzn-SageMaker-Enable-Explanations": ("enable_explanations", 64),
+}
+
+
+def routes(service: InvocationService) -> list[Route]:
+    """Authentication (SigV4) wraps every route as middleware; handlers see verified requests only."""
+    return [Route(PATH, invocations(service), methods=["POST"])]
+
+
+def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request_id = awsjson.new_request_id()
+        try:
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise ValidationError(
+                    f"The request body is {declared} bytes; InvokeEndpoint accepts at most {MAX_BODY_BYTES} bytes "
+                    "(6 MiB)."
+                )
+            body = await request.body()
+            members: dict[str, Any] = {}
+            for header, (member, limit) in _HEADERS.items():
+                value = request.headers.get(header)
+                if value is None:
+                    continue
+                if len(value) > limit:
+                    raise ValidationError(
+                        f"1 validation error detected: Value at '{header}' failed to satisfy constraint: Member must "
+                        f"have length less than or equal to {limit}"
+                    )
+                members[member] = value
+            invoke = InvokeRequest(endpoint_name=request.path_params["EndpointName"], body=body, **members)
+            answer = await service.invoke(invoke)
+        except ServiceError as exc:
+            return error(exc, request_id)
+        except Exception:
+            log.exception("invocation %s failed", request_id)
+            return error(
+                InternalFailure(f"The server hit an internal error; see its log for request {request_id}."), request_id
+            )
+        headers = {"x-amzn-RequestId": request_id, INVOKED_VARIANT: answer.invoked_variant}
+        if answer.content_type:
+            headers["Content-Type"] = answer.content_type
+        if answer.custom_attributes:
+            headers[CUSTOM_ATTRIBUTES] = answer.custom_attributes
+        return Response(answer.body, 200, headers)
+
+    return endpoint
+
+
+def error(exc: ServiceError, request_id: str) -> Response:
+    payload: dict[str, Any] = {"ErrorCode": exc.code, "Message": exc.message.strip()}
+    if isinstance(exc, ModelError):
+        status_code = exc.original_status_code
+        payload["ErrorCode"] = (
+            "CLIENT_ERROR_FROM_MODEL" if status_code is not None and status_code < 500 else "SERVER_ERROR_FROM_MODEL"
+        )
+        if status_code is not None:
+            payload["OriginalStatusCode"] = status_code
+        if exc.original_message is not None:
+            payload["OriginalMessage"] = exc.original_message
+        if "LogStreamArn" in exc.details:
+            payload["LogStreamArn"] = exc.details["LogStreamArn"]
+    body = json.dumps(payload, separators=(",", ":"))
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": exc.code, "Content-Type": "application/json"}
+    return Response(body, awsjson.status_for(exc.code), headers)

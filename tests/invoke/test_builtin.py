@@ -1,0 +1,49 @@
+"""InvokeEndpoint with Clarify explanations on the in-process runtimes, through boto3's sagemaker-runtime client."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tests.invoke.conftest import csv_body, deploy, shap_config
+from tests.kernelshap.oracle import shapley_values
+
+IMAGES = ["openclarify/xgboost", "openclarify/lightgbm", "openclarify/sklearn", "openclarify/onnx"]
+
+
+def invoke(runtime, name: str, body: str, **kwargs) -> tuple[dict, dict]:
+    response = runtime.invoke_endpoint(EndpointName=name, Body=body, **kwargs)
+    raw = response["Body"].read()
+    return response, json.loads(raw) if response["ContentType"] == "application/json" else {"raw": raw}
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_explanations_equal_exact_shapley_values(sagemaker, sagemaker_runtime, trained, records, baseline, image):
+    model = trained[image]
+    name = deploy(
+        sagemaker,
+        {"Image": image, "ModelDataUrl": str(model.path)},
+        shap_config(baseline),
+    )
+    response, body = invoke(sagemaker_runtime, name, csv_body(records), ContentType="text/csv", Accept="text/csv")
+
+    assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+    assert list(body) == ["version", "predictions", "explanations"]
+    assert body["version"] == "1.0"
+    assert body["predictions"]["content_type"] == "text/csv"
+    scores = [float(line) for line in body["predictions"]["data"].splitlines()]
+    np.testing.assert_allclose(scores, model.predict(records), atol=model.tolerance)
+
+    kernel_shap = body["explanations"]["kernel_shap"]
+    assert len(kernel_shap) == len(records)
+    expected_value = model.predict(baseline).mean()
+    for x, fx, explanation in zip(records, scores, kernel_shap, strict=True):
+        # One object per feature, one attribution per output; no feature_header without FeatureHeaders.
+        assert [list(feature) for feature in explanation] == [["attributions"]] * len(x)
+        phi = np.array([feature["attributions"][0]["attribution"] for feature in explanation])
+        assert phi.shape == (len(x), 1)
+        # M = 5 is inside the default budget: every coalition is evaluated, so the values are exact.
+        np.testing.assert_allclose(phi, shapley_values(model.predict, x, baseline), atol=10 * model.tolerance)
+        assert phi.sum() == pytest.approx(fx - expected_value, abs=10 * model.tolerance)
