@@ -13,7 +13,9 @@ Knobs, for failure tests:
 
 - ``--max-records N``: answer 413 to a request holding more than N records (a container with a payload limit);
 - CustomAttributes ``delay=S``: sleep S seconds before answering; ``fail=S``: answer status S;
-  ``rows=K``: answer K extra lines (a model that returns the wrong number of rows).
+  ``rows=K``: answer K extra lines (a model that returns the wrong number of rows);
+- CustomAttributes ``csv=label``: CSV lines ``label,probability``; ``classes=3``: three class probabilities
+  ``[(1-p)/2, (1-p)/2, p]`` with labels cat, dog, fish (CSV: a quoted label-list cell and a probability-list cell).
 
     python model_container.py --port 8080 --model model.json --log requests.jsonl
 """
@@ -117,9 +119,20 @@ def make_handler(booster: xgboost.Booster, log_path: str | None, max_records: in
                 return
             scores = booster.predict(xgboost.DMatrix(np.asarray(rows, dtype=np.float64))).tolist()
             scores += [0.5] * int(knobs.get("rows", 0))
-            if accept.startswith("application/jsonlines"):
+            jsonlines = accept.startswith("application/jsonlines")
+            if knobs.get("classes") == "3":
+                # A three-class view of the same model: the positive probability is the last class's.
+                probs = [[(1 - p) / 2, (1 - p) / 2, p] for p in scores]
+                if jsonlines:
+                    lines = [json.dumps({"probabilities": q, "labels": ["cat", "dog", "fish"]}) for q in probs]
+                else:
+                    lines = ['"[\'cat\',\'dog\',\'fish\']","' + json.dumps(q) + '"' for q in probs]
+                out, out_type = "\n".join(lines) + "\n", "application/jsonlines" if jsonlines else "text/csv"
+            elif jsonlines:
                 lines = [json.dumps({"predicted_label": int(p > 0.5), "probability": p}) for p in scores]
                 out, out_type = "\n".join(lines) + "\n", "application/jsonlines"
+            elif knobs.get("csv") == "label":
+                out, out_type = "".join(f"{int(p > 0.5)},{p!r}\n" for p in scores), "text/csv"
             else:
                 out, out_type = "".join(f"{p!r}\n" for p in scores), "text/csv; charset=utf-8"
             self._record({**entry, "status": 200})

@@ -26,6 +26,8 @@ from openclarify.errors import ValidationException
 RELAXED: dict[tuple[str, str], frozenset[str]] = {
     # ModelDataUrl is a local path or file:// URI here, not only s3:// or https://.
     ("ContainerDefinition", "ModelDataUrl"): frozenset({"pattern"}),
+    # ShapBaselineUri likewise: a local path or file:// URI under the model roots (https:// if the operator allows).
+    ("ClarifyShapBaselineConfig", "ShapBaselineUri"): frozenset({"pattern"}),
     # Any InstanceType string is accepted: there are no instance types to choose from.
     ("ProductionVariant", "InstanceType"): frozenset({"enum"}),
 }
