@@ -13,12 +13,14 @@ score its own baseline fails the deployment with a FailureReason instead of fail
 - in-process runtimes: ``runtime.predict`` on the numeric baseline matrix; the raw score array is cached and the
   output extraction (ProbabilityIndex, ...) is applied per request, because it depends on the Accept type;
 - remote containers: the baseline is sent as a request in its ``MimeType`` (Accept absent, so the container's
-  default). The parsed outputs are cached per (Content-Type, Accept) of later requests: a request in another
-  format gets the baseline predicted once in that format, then cached too.
+  default). The scores are cached per (Content-Type, Accept, CustomAttributes) of later requests, since each may
+  change what the container answers: a request in another format gets the baseline predicted once in that format
+  (baseline-size more rows), then cached too (the 64 most recent formats).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -34,6 +36,7 @@ from openclarify.errors import ValidationException
 # every explanation exceed the 60 s limit. Clarify's own inline limit is 4 KB; files may hold more, within reason.
 MAX_BASELINE_BYTES = 16 * 1024 * 1024
 _HTTPS_TIMEOUT = 30.0
+MAX_CACHED_FORMATS = 64
 
 
 @dataclass
@@ -42,8 +45,17 @@ class VariantBaseline:
 
     raw_scores: np.ndarray | None = None
     """In-process runtimes: ``runtime.predict(baseline matrix)``, before output extraction."""
-    scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    """Remote containers: (content type, accept) media types → ``(size, D)`` baseline scores in that format."""
+    scores: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    """Remote containers: (content type, accept, custom attributes) → ``(size, D)`` baseline scores."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def remember(self, key: tuple[str, str, str], scores: np.ndarray) -> None:
+        # Custom attributes may be unique per request (trace ids): keep the most recent formats only.
+        with self._lock:
+            while len(self.scores) >= MAX_CACHED_FORMATS:
+                self.scores.pop(next(iter(self.scores)))
+            self.scores[key] = scores
 
 
 @dataclass

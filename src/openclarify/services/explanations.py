@@ -405,13 +405,14 @@ def _explain_remote(
 
 
 def remote_baseline_scores(prepared: PreparedExplainer, cached: VariantBaseline, remote: RemoteScorer) -> np.ndarray:
-    """The baseline's scores in this request's format; predicted once per (Content-Type, Accept), then cached."""
-    key = (media_type(remote.content_type), media_type(remote.accept))
+    """The baseline's scores as this request's model call would give them: predicted once per (Content-Type,
+    Accept, CustomAttributes), since any of them may change what the container answers, then cached (bounded)."""
+    key = (media_type(remote.content_type), media_type(remote.accept), remote.custom_attributes or "")
     scores = cached.scores.get(key)
     if scores is None:
         lines = remote.serialize(prepared.baseline.rows)
         scores = remote.scores(lines, "the SHAP baseline rows")
-        cached.scores[key] = scores
+        cached.remember(key, scores)
     return scores
 
 
