@@ -1,0 +1,260 @@
+"""InvokeEndpoint with explanations, end to end through boto3, against the bare model on the same synthetic rows.
+
+Setting (issue 5): XGBoost, M = 20 features, a 10-row baseline, Clarify's default budget (2M + 2^11 = 2088
+coalitions, so 20 880 synthetic rows per explained record). Measured, side by side in one run:
+
+1. bare ``Booster.predict`` on 20 880 synthetic rows (the model's own cost) vs. one InvokeEndpoint of one record
+   with explanations on an in-process (``openclarify/xgboost``) endpoint: the ratio, target <= 1.5x;
+2. the same invocation through a remote model container (tests/containers/model_container.py over HTTP), with the
+   serialisation cost (synthetic CSV lines out, score parsing back) measured separately;
+3. throughput with concurrent clients at InitialInstanceCount 1 and 2.
+
+    .venv/bin/python bench/invoke_bench.py [--repeats 15] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+import numpy as np
+import xgboost
+from botocore.config import Config
+
+from openclarify.clarify.config import InferenceConfig
+from openclarify.clarify.outputs import scores_for_batch
+from openclarify.clarify.records import batch_lines, synthetic_lines
+from openclarify.kernelshap import explain
+
+ROOT = Path(__file__).resolve().parent.parent
+M, BASELINE_ROWS = 20, 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ping(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early")
+        try:
+            if httpx.get(url + "/ping", timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def client(service: str, url: str):
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDBENCH",
+        aws_secret_access_key="unused",
+        config=Config(retries={"max_attempts": 1}, read_timeout=120, max_pool_connections=32),
+    )
+
+
+def deploy(sm, container: dict, explainer: dict, count: int, tag: str) -> str:
+    sm.create_model(ModelName=f"m-{tag}", PrimaryContainer=container)
+    sm.create_endpoint_config(
+        EndpointConfigName=f"c-{tag}",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"m-{tag}",
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": count,
+            }
+        ],
+        ExplainerConfig={"ClarifyExplainerConfig": explainer},
+    )
+    sm.create_endpoint(EndpointName=f"e-{tag}", EndpointConfigName=f"c-{tag}")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=f"e-{tag}", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
+    return f"e-{tag}"
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def throughput(rt, name: str, body: str, clients: int, seconds: float) -> float:
+    done = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def work(k: int) -> None:
+        while time.monotonic() < stop:
+            rt.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv")["Body"].read()
+            done[k] += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.monotonic() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="invoke-bench-"))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, M))
+    y = (X[:, :5].sum(axis=1) + X[:, 5] * X[:, 6] + 0.5 * rng.normal(size=2000) > 0).astype(int)
+    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 6}, xgboost.DMatrix(X, label=y), 100)
+    booster.save_model(str(work / "model.json"))
+    baseline = rng.normal(size=(BASELINE_ROWS, M)).round(4)
+    record = rng.normal(size=(1, M)).round(4)
+    body = ",".join(repr(float(v)) for v in record[0])
+    explainer = {
+        "ShapConfig": {
+            "ShapBaselineConfig": {"ShapBaseline": "\n".join(",".join(map(repr, r)) for r in baseline.tolist())},
+            "Seed": 1,
+        }
+    }
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLARIFY_")}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openclarify",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(work),
+            "--model-root",
+            str(work),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cport = free_port()
+    container = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests/containers/model_container.py"),
+            "--port",
+            str(cport),
+            "--model",
+            str(work / "model.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url, curl = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{cport}"
+    try:
+        wait_ping(url, server)
+        wait_ping(curl, container)
+        sm, rt = client("sagemaker", url), client("sagemaker-runtime", url)
+        builtin = {"Image": "openclarify/xgboost", "ModelDataUrl": str(work / "model.json")}
+        e1 = deploy(sm, builtin, explainer, 1, "builtin1")
+        e2 = deploy(sm, builtin, explainer, 2, "builtin2")
+        er = deploy(sm, {"Image": curl}, explainer, 2, "remote")
+
+        details = json.loads(
+            rt.invoke_endpoint(
+                EndpointName=e1, Body=body, ContentType="text/csv", CustomAttributes="openclarify-extended=true"
+            )["Body"].read()
+        )["openclarify"]["kernel_shap"][0]
+        rows = details["model_rows"]
+
+        # The same synthetic rows the explainer builds: every coalition of the design over the 10 baseline rows.
+        masks = rng.random((rows // BASELINE_ROWS, M)) < 0.5
+        synthetic = np.where(masks[:, None, :], record, baseline[None]).reshape(-1, M)
+        bare = median_ms(lambda: booster.predict(xgboost.DMatrix(synthetic)), args.repeats)
+
+        def invoke(name: str) -> None:
+            rt.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv")["Body"].read()
+
+        fx = booster.predict(xgboost.DMatrix(record))
+        base_out = booster.predict(xgboost.DMatrix(baseline))
+        engine = median_ms(
+            lambda: explain(
+                lambda A: booster.predict(xgboost.DMatrix(A)),
+                record[0],
+                baseline,
+                seed=1,
+                fx=fx,
+                baseline_outputs=base_out,
+            ),
+            args.repeats,
+        )
+        local = median_ms(lambda: invoke(e1), args.repeats)
+        plain = median_ms(
+            lambda: rt.invoke_endpoint(
+                EndpointName=e1, Body=body, ContentType="text/csv", EnableExplanations="`false`"
+            )["Body"].read(),
+            args.repeats,
+        )
+        remote = median_ms(lambda: invoke(er), max(3, args.repeats // 3))
+
+        # Serialisation cost of the remote path, measured on its own: synthetic CSV out, scores parsed back.
+        cells = [repr(float(v)) for v in record[0]]
+        base_rows = [[repr(float(v)) for v in row] for row in baseline]
+        ser = median_ms(
+            lambda: [b.body for b in batch_lines(synthetic_lines(cells, base_rows, masks, "text/csv"), None, 6)],
+            args.repeats,
+        )
+        answer = "".join(f"{float(p)!r}\n" for p in booster.predict(xgboost.DMatrix(synthetic))).encode()
+        parse = median_ms(lambda: scores_for_batch(answer, "text/csv", len(synthetic), InferenceConfig()), args.repeats)
+
+        tp1 = throughput(rt, e1, body, args.clients, args.seconds)
+        tp2 = throughput(rt, e2, body, args.clients, args.seconds)
+        tpr = throughput(rt, er, body, args.clients, args.seconds)
+    finally:
+        server.terminate()
+        container.terminate()
+        server.wait(10)
+        container.wait(10)
+
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"setting: XGBoost 100 trees depth 6, M={M}, baseline {BASELINE_ROWS} rows, default budget")
+    print(f"synthetic rows per explained record (model_rows): {rows}; exact={details['exact']}")
+    print(f"bare Booster.predict on {len(synthetic)} rows:        {bare:8.1f} ms")
+    print(f"kernelshap.explain alone, same model in process: {engine:8.1f} ms   ratio {engine / bare:.2f}x")
+    print(f"InvokeEndpoint, explanations on (in-process):  {local:8.1f} ms   ratio {local / bare:.2f}x")
+    print(f"InvokeEndpoint, EnableExplanations=`false`:     {plain:8.1f} ms   (HTTP + boto3 floor)")
+    print(f"InvokeEndpoint, explanations on (remote HTTP):  {remote:8.1f} ms   ratio {remote / bare:.2f}x")
+    print(f"  of which serialising {len(synthetic)} CSV lines:      {ser:8.1f} ms")
+    print(f"  of which parsing {len(synthetic)} scores back:        {parse:8.1f} ms")
+    print(f"throughput, {args.clients} clients, in-process, 1 instance: {tp1:6.2f} explained req/s")
+    print(f"throughput, {args.clients} clients, in-process, 2 instances: {tp2:6.2f} explained req/s")
+    print(f"throughput, {args.clients} clients, remote, 2 instances:     {tpr:6.2f} explained req/s")
+
+
+if __name__ == "__main__":
+    main()
