@@ -126,7 +126,7 @@ def make_handler(booster: xgboost.Booster, log_path: str | None, max_records: in
                 if jsonlines:
                     lines = [json.dumps({"probabilities": q, "labels": ["cat", "dog", "fish"]}) for q in probs]
                 else:
-                    lines = ['"[\'cat\',\'dog\',\'fish\']","' + json.dumps(q) + '"' for q in probs]
+                    lines = ["\"['cat','dog','fish']\",\"" + json.dumps(q) + '"' for q in probs]
                 out, out_type = "\n".join(lines) + "\n", "application/jsonlines" if jsonlines else "text/csv"
             elif jsonlines:
                 lines = [json.dumps({"predicted_label": int(p > 0.5), "probability": p}) for p in scores]
