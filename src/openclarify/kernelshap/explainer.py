@@ -13,7 +13,7 @@ from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, PredictFn, as_outputs, tabular_values
-from openclarify.kernelshap.solver import exact_shapley, odd_interaction_terms, paired_regression
+from openclarify.kernelshap.solver import exact_shapley, leading_players, odd_interaction_terms, paired_regression
 
 # The estimator's name and version travel with every result, so an audit can tell which one ran.
 ESTIMATOR = "stratified-paired-kernelshap/1"
@@ -54,7 +54,7 @@ def explain(
     fx: np.ndarray | None = None,
     baseline_outputs: np.ndarray | None = None,
     max_rows: int = DEFAULT_MAX_ROWS,
-    allocation: Allocation = "kernel",
+    allocation: Allocation = "sqrt",
     interactions: int | None = None,
     design: CoalitionDesign | None = None,
 ) -> Explanation:
@@ -136,7 +136,7 @@ def explain_game(
     budget: int,
     seed: int,
     link: Link = "identity",
-    allocation: Allocation = "kernel",
+    allocation: Allocation = "sqrt",
     interactions: int | None = None,
     rows_per_coalition: int = 1,
     design: CoalitionDesign | None = None,
@@ -172,18 +172,15 @@ def explain_game(
         phi = exact_shapley(full, m)
         errors = np.zeros_like(phi)
     else:
-        # First the additive fit; its leading players then get odd three-way terms, as many as
-        # the design can afford (a deterministic rule, so a seed still fixes the result).
-        no_terms = np.empty((0, 3), dtype=np.int64)
+        # The players most tied to the game's odd part get odd three-way terms, as many as the
+        # design can afford (a deterministic rule, so a seed still fixes the result).
         k = (
             interaction_players(m, design.n_coalitions // 2, rows_per_coalition)
             if interactions is None
-            else min(interactions, m)
+            else interactions
         )
-        fit = paired_regression(design, targets, delta, no_terms, with_errors=k < 3)
-        if k >= 3:
-            leading = np.argsort(-np.abs(fit.attributions).sum(axis=1), kind="stable")[:k]
-            fit = paired_regression(design, targets, delta, odd_interaction_terms(leading))
+        triples = odd_interaction_terms(leading_players(design, targets, min(k, m)))
+        fit = paired_regression(design, targets, delta, triples)
         phi, errors = fit.attributions, fit.standard_errors
     # Efficiency to the last bit: spread the rounding residue evenly.
     phi += (delta - phi.sum(axis=0))[None, :] / m

@@ -57,13 +57,20 @@ def tabular_values(
     differs = (baseline[:, players] != x[players]).astype(np.float32)
     values = np.empty((design.n_coalitions, d))
     rows_evaluated = 0
-    masks_per_chunk = max(1, max_rows // b)
-    full = np.ones((masks_per_chunk, m), dtype=bool)
+    masks_per_chunk = max(1, min(max_rows // b, design.n_coalitions))
+    every_feature_plays = players.shape[0] == m
+    full = None if every_feature_plays else np.ones((masks_per_chunk, m), dtype=bool)
     for start, player_masks in design.mask_chunks(masks_per_chunk):
         c = player_masks.shape[0]
-        feature_masks = full[:c]
-        feature_masks[:, players] = player_masks
-        synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
+        if full is None:
+            feature_masks = player_masks
+        else:
+            feature_masks = full[:c]
+            feature_masks[:, players] = player_masks
+        if b == 1:
+            synthetic = np.where(feature_masks, x, baseline)
+        else:
+            synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
         unknown = ((~player_masks).astype(np.float32) @ differs.T).reshape(-1) > 0
         known = ~unknown
         n_known = int(known.sum())
@@ -81,5 +88,5 @@ def tabular_values(
             outputs = as_outputs(predict(synthetic), c * b, d, "synthetic rows")
             outputs[known] = fx
             rows_evaluated += c * b
-        values[start : start + c] = outputs.reshape(c, b, d).mean(axis=1)
+        values[start : start + c] = outputs if b == 1 else outputs.reshape(c, b, d).mean(axis=1)
     return values, rows_evaluated

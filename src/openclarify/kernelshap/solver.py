@@ -62,6 +62,16 @@ class PairedFit:
     standard_errors: np.ndarray  # (M, D)
 
 
+def leading_players(design: CoalitionDesign, targets: np.ndarray, k: int) -> np.ndarray:
+    """The k players most associated with the game's odd part: the weighted correlation of each
+    player's ±1 indicator with o = (y(S) - y(complement)) / 2, summed over outputs. On a design of
+    complementary pairs this ranks players as the additive fit would, for a fraction of its cost."""
+    reps = design.masks[0::2]
+    odd = 0.5 * (targets[0::2] - targets[1::2])
+    score = np.abs(((reps - 0.5) * design.pair_weights[:, None]).T @ odd).sum(axis=1)
+    return np.sort(np.argsort(-score, kind="stable")[:k])
+
+
 def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
     """Triples of players whose third-order odd interactions the fit may model, (T, 3)."""
     if leading_players.shape[0] < 3:
@@ -90,11 +100,13 @@ def paired_regression(
     reps = design.masks[0::2]
     odd = 0.5 * (targets[0::2] - targets[1::2])
     weights = design.pair_weights
-    f = 2.0 * reps - 1.0
-    if triples.shape[0]:
-        f = np.hstack([f, f[:, triples[:, 0]] * f[:, triples[:, 1]] * f[:, triples[:, 2]]])
-    f[:, :m] *= 0.5
     n_terms = triples.shape[0]
+    f = np.empty((reps.shape[0], m + n_terms))
+    np.subtract(reps, 0.5, out=f[:, :m])
+    if n_terms:
+        # Π (2z - 1) over three players is +1 exactly when an odd number of them are in S.
+        parity = reps[:, triples[:, 0]] ^ reps[:, triples[:, 1]] ^ reps[:, triples[:, 2]]
+        np.subtract(2.0 * parity, 1.0, out=f[:, m:])
     constraint = np.ones(m + n_terms)
     constraint[m:] = 2.0
     fw = f * weights[:, None]
@@ -113,13 +125,13 @@ def paired_regression(
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
         theta = np.outer(anchor, delta) + constrained @ (fw.T @ (odd - np.outer(f @ anchor, delta)))
 
-    phi = theta[:m].copy()
-    influence = constrained[:m].copy()
+    phi, influence = theta[:m], constrained[:m]
     if n_terms:
         # Each three-way term passes 2/3 of its coefficient to each of its players.
-        for col in range(3):
-            np.add.at(phi, triples[:, col], (2.0 / 3.0) * theta[m:])
-            np.add.at(influence, triples[:, col], (2.0 / 3.0) * constrained[m:])
+        incidence = np.zeros((m, n_terms))
+        incidence[triples, np.arange(n_terms)[:, None]] = 2.0 / 3.0
+        phi = phi + incidence @ theta[m:]
+        influence = influence + incidence @ constrained[m:]
     if not with_errors:
         return PairedFit(phi, np.full_like(phi, np.nan))
     errors = _sandwich_errors(design, f, weights, odd - f @ theta, influence)
@@ -129,7 +141,7 @@ def paired_regression(
 def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
     """Inverse of a well-conditioned symmetric positive definite matrix, else None.
 
-    LAPACK's potrf/potri are called directly: the matrices are small and the wrappers' checks would
+    LAPACK's potrf/potrs are called directly: the matrices are small and the wrappers' checks would
     cost more than the factorisation.
     """
     factor, info = lapack.dpotrf(h, lower=1, clean=0)
@@ -138,11 +150,8 @@ def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
     diag = np.abs(np.diagonal(factor))
     if diag.min() <= 1e-7 * diag.max():
         return None
-    inverse, info = lapack.dpotri(factor, lower=1)
-    if info != 0:
-        return None
-    # potri fills the lower triangle only.
-    return np.tril(inverse) + np.tril(inverse, -1).T
+    inverse, info = lapack.dpotrs(factor, np.eye(h.shape[0]), lower=1)
+    return inverse if info == 0 else None
 
 
 def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
