@@ -9,12 +9,13 @@ Typical use::
 
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import CoalitionDesign, plan_design
-from openclarify.kernelshap.explainer import ESTIMATOR, Explanation, explain, explain_game
+from openclarify.kernelshap.explainer import ESTIMATOR, Explanation, Interrupted, explain, explain_game
 
 __all__ = [
     "ESTIMATOR",
     "CoalitionDesign",
     "Explanation",
+    "Interrupted",
     "all_coalitions",
     "clarify_n_samples",
     "explain",

@@ -18,7 +18,7 @@ Weights are computed in log space, so neither C(M, s) nor the kernel overflow fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from math import comb, log
 
@@ -56,6 +56,41 @@ class CoalitionDesign:
     pair_stratum: np.ndarray  # (P,) sampled stratum index, -1 for enumerated pairs
     stratum_population: np.ndarray  # (H,) pairs in each sampled stratum's population (float, may be huge)
     stratum_sampled: np.ndarray  # (H,) pairs drawn from each sampled stratum
+    stratum_mass: np.ndarray  # (H,) each sampled stratum's kernel mass, on the scale of pair_weights
+
+    @property
+    def n_enumerated_pairs(self) -> int:
+        return int(np.count_nonzero(self.pair_stratum < 0))
+
+    def rows(self, start: int, stop: int) -> CoalitionDesign:
+        """The coalitions ``[start, stop)`` alone, for evaluating a design block by block."""
+        return replace(self, masks=self.masks[start:stop], pair_weights=self.pair_weights[start // 2 : stop // 2])
+
+    def truncated(self, n_pairs: int) -> CoalitionDesign:
+        """The design made of its first ``n_pairs`` pairs, reweighted as if it had been planned that size.
+
+        Sampled pairs are shuffled across strata, so any prefix is a stratified sample of its own: each
+        stratum's mass is shared by the pairs of it that the prefix holds. Needs every enumerated pair.
+        """
+        if n_pairs < self.n_enumerated_pairs:
+            raise ValueError("a prefix of a design must hold all of its enumerated pairs")
+        stratum = self.pair_stratum[:n_pairs]
+        drawn = np.bincount(stratum[stratum >= 0], minlength=self.stratum_sampled.shape[0]).astype(float)
+        kept = np.flatnonzero(drawn > 0)
+        renumber = np.full(drawn.shape[0], -1, dtype=np.int64)
+        renumber[kept] = np.arange(kept.shape[0])
+        weights = self.pair_weights[:n_pairs].copy()
+        sampled = stratum >= 0
+        weights[sampled] = self.stratum_mass[stratum[sampled]] / (2.0 * drawn[stratum[sampled]])
+        return replace(
+            self,
+            masks=self.masks[: 2 * n_pairs],
+            pair_weights=weights,
+            pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
+            stratum_population=self.stratum_population[kept],
+            stratum_sampled=drawn[kept],
+            stratum_mass=self.stratum_mass[kept],
+        )
 
     @property
     def n_coalitions(self) -> int:
@@ -99,6 +134,7 @@ def exact_design(n_players: int) -> CoalitionDesign:
         pair_stratum=np.empty(0, dtype=np.int64),
         stratum_population=empty,
         stratum_sampled=empty,
+        stratum_mass=empty,
     )
 
 
@@ -187,18 +223,26 @@ def sampled_design(
         drawn.append(float(k))
 
     rep = np.concatenate(reps) if reps else np.empty((0, m), dtype=bool)
+    logw = np.concatenate(log_weights) if reps else np.empty(0)
+    stratum = np.concatenate(stratum_of_pair) if reps else np.empty(0, dtype=np.int64)
+    # Shuffle the sampled pairs across strata, so that any prefix of the design is a stratified sample
+    # too: a deadline can stop after any block and still have an estimate.
+    n_enum = int(np.count_nonzero(stratum < 0))
+    order = np.concatenate([np.arange(n_enum), n_enum + rng.permutation(rep.shape[0] - n_enum)])
+    rep, logw, stratum = rep[order], logw[order], stratum[order]
     masks = np.empty((2 * rep.shape[0], m), dtype=bool)
     masks[0::2], masks[1::2] = rep, ~rep
-    logw = np.concatenate(log_weights) if reps else np.empty(0)
+    scale = logw.max() if logw.size else 0.0
     return CoalitionDesign(
         n_players=m,
         budget=budget,
         exact=False,
         masks=masks,
-        pair_weights=np.exp(logw - logw.max()) if logw.size else logw,
-        pair_stratum=np.concatenate(stratum_of_pair) if reps else np.empty(0, dtype=np.int64),
+        pair_weights=np.exp(logw - scale),
+        pair_stratum=stratum,
         stratum_population=np.asarray(populations, dtype=float),
         stratum_sampled=np.asarray(drawn, dtype=float),
+        stratum_mass=np.exp(np.asarray([st.log_mass for st, _ in sampled]) - scale),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from math import comb
 
@@ -41,6 +41,16 @@ class Explanation:
     exact: bool
     link: Link
     estimator: str = ESTIMATOR
+    complete: bool = True  # False when should_stop ended the sampling early: a smaller-budget estimate
+
+
+class Interrupted(Exception):
+    """``should_stop`` asked to stop before anything worth an estimate was evaluated."""
+
+
+# With a should_stop callback, the synthetic rows go to the model in blocks of about this many rows,
+# checking between blocks: small enough to stop in time, large enough to keep batches efficient.
+STOP_CHECK_ROWS = 16_384
 
 
 def explain(
@@ -57,6 +67,8 @@ def explain(
     allocation: Allocation = "sqrt",
     interactions: int | None = None,
     design: CoalitionDesign | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    designs: MutableMapping[tuple, CoalitionDesign] | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -66,6 +78,11 @@ def explain(
     ``fx`` and ``baseline_outputs``, when the caller already has them (a server caches the
     baseline's predictions), save those model rows. ``design``, from ``plan_design`` with the same
     players, budget and seed, skips the sampling; one that does not fit this record is not used.
+    ``designs``, a mapping the caller owns (an endpoint with a fixed Seed), keeps the designs planned for
+    each player count, so records after the first skip the sampling.
+    ``should_stop``, checked between blocks of synthetic rows, ends the sampling early: the result is
+    then the estimate from the coalitions evaluated so far, with ``complete=False`` and error bars to
+    match (see ``explain_game``).
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -109,6 +126,8 @@ def explain(
         interactions=interactions,
         rows_per_coalition=baseline.shape[0],
         design=design,
+        should_stop=should_stop,
+        designs=designs,
     )
     attributions = np.zeros((m, d))
     errors = np.zeros((m, d))
@@ -124,6 +143,7 @@ def explain(
         seed=seed,
         exact=result.exact,
         link=link,
+        complete=result.complete,
     )
 
 
@@ -140,11 +160,19 @@ def explain_game(
     interactions: int | None = None,
     rows_per_coalition: int = 1,
     design: CoalitionDesign | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    designs: MutableMapping[tuple, CoalitionDesign] | None = None,
 ) -> Explanation:
     """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
 
     ``v_full`` and ``v_empty`` are the known values of the full and empty coalitions in model-output
     space; the link is applied here. Uses at most ``budget`` coalitions.
+
+    With ``should_stop``, a sampled design is evaluated in blocks and the callback is asked before each;
+    once it says stop, the estimate is made from the pairs evaluated so far (every prefix of a design is
+    a stratified sample of its own), flagged ``complete=False``. Raises ``Interrupted`` when it says stop
+    before the enumerated part and a first block of sampled pairs are in. An exact design is never cut
+    short: a part of it is no estimate of anything.
     """
     g_full = apply_link(np.asarray(v_full, dtype=float), link)
     g_empty = apply_link(np.asarray(v_empty, dtype=float), link)
@@ -158,8 +186,17 @@ def explain_game(
         return _result(phi, np.zeros_like(phi), g_empty, g_full, 0, 0, seed, True, link)
 
     if design is None or design.n_players != m or design.budget != budget:
-        design = plan_design(m, budget, seed, allocation)
-    raw, rows = values(design)
+        key = (m, budget, seed, allocation)
+        design = designs.get(key) if designs is not None else None
+        if design is None:
+            design = plan_design(m, budget, seed, allocation)
+            if designs is not None:
+                designs[key] = design
+    if should_stop is None or design.exact:
+        raw, rows = values(design)
+        complete = True
+    else:
+        raw, rows, design, complete = _evaluate_until_stopped(values, design, should_stop, rows_per_coalition)
     if link == "logit":
         check_in_domain(raw, link, "the synthetic rows")
     targets = apply_link(raw, link) - g_empty
@@ -184,7 +221,31 @@ def explain_game(
         phi, errors = fit.attributions, fit.standard_errors
     # Efficiency to the last bit: spread the rounding residue evenly.
     phi += (delta - phi.sum(axis=0))[None, :] / m
-    return _result(phi, errors, g_empty, g_full, design.n_coalitions, rows, seed, design.exact, link)
+    return _result(phi, errors, g_empty, g_full, design.n_coalitions, rows, seed, design.exact, link, complete)
+
+
+def _evaluate_until_stopped(
+    values: ValueFn, design: CoalitionDesign, should_stop: Callable[[], bool], rows_per_coalition: int
+) -> tuple[np.ndarray, int, CoalitionDesign, bool]:
+    total = design.n_coalitions
+    # Blocks hold whole pairs; the first one also holds every enumerated pair.
+    block = max(2, (STOP_CHECK_ROWS // max(rows_per_coalition, 1)) // 2 * 2)
+    first = max(block, 2 * design.n_enumerated_pairs + 2)
+    parts, rows, done = [], 0, 0
+    while done < total:
+        if should_stop():
+            break
+        stop = min(total, first if done == 0 else done + block)
+        part, part_rows = values(design.rows(done, stop))
+        parts.append(part)
+        rows += part_rows
+        done = stop
+    if done < 2 * design.n_enumerated_pairs + 2:
+        raise Interrupted("stopped before the first block of coalitions was evaluated")
+    raw = np.concatenate(parts)
+    if done < total:
+        design = design.truncated(done // 2)
+    return raw, rows, design, done == total
 
 
 def interaction_players(n_players: int, n_pairs: int, rows_per_coalition: int) -> int:
@@ -204,7 +265,7 @@ def interaction_players(n_players: int, n_pairs: int, rows_per_coalition: int) -
     return k
 
 
-def _result(phi, errors, g_empty, g_full, n_samples, rows, seed, exact, link) -> Explanation:
+def _result(phi, errors, g_empty, g_full, n_samples, rows, seed, exact, link, complete=True) -> Explanation:
     return Explanation(
         attributions=phi,
         standard_errors=errors,
@@ -215,6 +276,7 @@ def _result(phi, errors, g_empty, g_full, n_samples, rows, seed, exact, link) ->
         seed=seed,
         exact=exact,
         link=link,
+        complete=complete,
     )
 
 
