@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,8 +21,11 @@ from starlette.routing import BaseRoute
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
 from openclarify.services.endpoints import Preparer
 from openclarify.services.invocations import InvocationService
+from openclarify.services.telemetry import instrument_runtimes
 from openclarify.settings import Settings
 from openclarify.store import SQLiteStore
+from openclarify.web import console_routes
+from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import runtime_api
 from openclarify.wire.auth import SigV4Middleware
 from openclarify.wire.router import build_routes
@@ -43,6 +48,7 @@ class Components:
     verifier: SigV4Verifier | None
     """None when no access keys are configured (authentication off)."""
     invocations: InvocationService
+    metrics: wire_metrics.Metrics
 
 
 def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
@@ -60,7 +66,7 @@ def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> 
         startup_timeout_seconds=settings.container_startup_timeout_seconds,
         request_timeout_seconds=settings.invoke_deadline_seconds,
         grace_seconds=settings.create_grace_seconds,
-        preparers=preparers,
+        preparers=(instrument_runtimes, *preparers),  # first, so baselines are scored through it too
     )
     invocations = InvocationService(
         endpoints,
@@ -73,7 +79,8 @@ def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> 
     endpoints.add_preparer(invocations.prepare)  # SHAP baselines load before an endpoint goes InService
     keys = settings.resolved_access_keys()
     verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
-    return Components(settings, store, ControlPlane(models, configs, endpoints), verifier, invocations)
+    control = ControlPlane(models, configs, endpoints)
+    return Components(settings, store, control, verifier, invocations, wire_metrics.Metrics())
 
 
 RouteFactory = Callable[[Components], Sequence[BaseRoute]]
@@ -100,10 +107,13 @@ def build_app(
             await components.control_plane.endpoints.shutdown()
             components.store.close()
 
-    factories = [runtime_routes, *route_factories]
+    factories = [runtime_routes, metrics_routes, *route_factories, web_routes]
     extra = [route for factory in factories for route in factory(components)]
     routes = build_routes(components.control_plane, ShapeValidator(), extra)
-    middleware = [Middleware(SigV4Middleware, verifier=components.verifier)]
+    middleware = [
+        Middleware(wire_metrics.MetricsMiddleware, metrics=components.metrics),
+        Middleware(SigV4Middleware, verifier=components.verifier),
+    ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.components = components
     return app
@@ -112,6 +122,20 @@ def build_app(
 def runtime_routes(components: Components) -> Sequence[BaseRoute]:
     """InvokeEndpoint: ``POST /endpoints/{EndpointName}/invocations``."""
     return runtime_api.routes(components.invocations)
+
+
+def metrics_routes(components: Components) -> Sequence[BaseRoute]:
+    """Prometheus metrics: ``GET /metrics``."""
+    return wire_metrics.routes(components.metrics)
+
+
+def web_routes(components: Components) -> Sequence[BaseRoute]:
+    """The web console at ``/``, only while authentication is off (docs/console.md): a browser cannot sign
+    requests with SigV4, and the console must never widen what an unauthenticated caller can do."""
+    if components.verifier is not None or not components.settings.console:
+        return []
+    cp = components.control_plane
+    return console_routes(cp)
 
 
 def is_loopback(host: str) -> bool:
@@ -144,8 +168,43 @@ def check_binding(settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_binding(settings)
+    # Concurrent requests are the server's parallelism. A multi-threaded BLAS inside each explanation's
+    # small solves only makes those threads fight over the same cores (measured: several times slower).
+    threadpool_limits(limits=1, user_api="blas")
     app = build_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+class BackgroundServer:
+    """The app under uvicorn in a daemon thread, for ``openclarify demo`` and in-process tests.
+
+    ``start()`` returns once the server accepts connections; ``stop()`` shuts it down (lifespan included)."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        import uvicorn
+
+        self.host, self.port = host, port
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="openclarify-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)

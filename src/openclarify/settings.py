@@ -51,6 +51,8 @@ class Settings:
     """Whether ShapBaselineUri may be fetched over https."""
     clock_skew_seconds: float = 900.0
     """Largest accepted difference between X-Amz-Date and the server clock (AWS: 15 minutes)."""
+    console: bool = True
+    """Serve the web console at ``/`` (only ever while authentication is off: see docs/console.md)."""
 
     def resolved_model_roots(self) -> tuple[Path, ...]:
         roots = self.model_roots or (Path.cwd(), self.data_dir)
@@ -98,7 +100,7 @@ def _convert(name: str, raw: str) -> object:
         return int(raw)
     if name.endswith("_seconds"):
         return float(raw)
-    if name in {"insecure", "allow_https_baseline"}:
+    if name in {"insecure", "allow_https_baseline", "console"}:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if name in {"data_dir", "credentials_file"}:
         return Path(raw).expanduser()

@@ -1,0 +1,105 @@
+"""``openclarify serve``: every :class:`~openclarify.settings.Settings` field as a flag and an environment
+variable (flags win). Access keys are read from the environment or a file only, never from the command line,
+where other users could see them in the process list."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from openclarify.commands.common import EXIT_USAGE, CliError
+from openclarify.settings import ENV_PREFIX
+
+# (Settings field, type for argparse or "flag"/"switch", help). A test checks every field is here and documented.
+OPTIONS: tuple[tuple[str, object, str], ...] = (
+    ("host", str, "interface to bind (default: 127.0.0.1); without access keys only loopback is allowed"),
+    ("port", int, "TCP port (default: 8080)"),
+    (
+        "data_dir",
+        Path,
+        "state directory: SQLite database and the optional credentials file "
+        "(default: $XDG_DATA_HOME/openclarify, else ~/.local/share/openclarify)",
+    ),
+    (
+        "model_roots",
+        Path,
+        "directory a ModelDataUrl or ShapBaselineUri may point into; repeatable "
+        "(env: paths joined by ':'; default: the current directory and the data dir)",
+    ),
+    (
+        "credentials_file",
+        Path,
+        "file of AKID:SECRET lines that turns authentication on (default: <data-dir>/credentials when present)",
+    ),
+    (
+        "insecure",
+        "flag",
+        "allow a non-loopback --host without access keys (unauthenticated: anyone who can reach "
+        "the port can deploy models)",
+    ),
+    ("region", str, "region written into ARNs (default: us-east-1)"),
+    ("account_id", str, "twelve-digit account id written into ARNs (default: 000000000000)"),
+    ("invoke_deadline_seconds", float, "upper bound of one InvokeEndpoint, as SageMaker's 60 s (default: 60)"),
+    (
+        "container_startup_timeout_seconds",
+        float,
+        "how long a remote container may take to answer GET /ping (default: 240)",
+    ),
+    (
+        "create_grace_seconds",
+        float,
+        "how long Create/Update/DeleteEndpoint wait for a fast deployment before answering (default: 2)",
+    ),
+    ("allow_https_baseline", "flag", "let ShapBaselineUri be fetched over https (default: off)"),
+    ("clock_skew_seconds", float, "largest accepted X-Amz-Date difference from the server clock (default: 900)"),
+    ("console", "switch", "serve the web console at / (default: on; only ever served while authentication is off)"),
+)
+ENV_ONLY = (("access_keys", "AKID:SECRET pairs separated by commas; turns authentication on"),)
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    env_lines = "\n".join(f"  {env_name(f)}: {text}" for f, text in ENV_ONLY)
+    parser = sub.add_parser(
+        "serve",
+        help="run the SageMaker-compatible server (control plane, runtime, console, metrics)",
+        description="Run the server: the AWS JSON 1.1 control plane at POST /, InvokeEndpoint at "
+        "POST /endpoints/NAME/invocations, the web console at /, Prometheus metrics at /metrics. "
+        "Every flag also reads an environment variable, named after it; flags win.",
+        epilog=f"Environment only:\n{env_lines}\nSee docs/cli.md for every setting.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for field, kind, text in OPTIONS:
+        flag = "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
+        help_text = f"{text} [env {env_name(field)}]"
+        if kind == "flag":
+            parser.add_argument(flag, dest=field, action="store_true", default=None, help=help_text)
+        elif kind == "switch":
+            parser.add_argument(flag, dest=field, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif field == "model_roots":
+            parser.add_argument(flag, dest=field, type=Path, action="append", help=help_text)
+        else:
+            parser.add_argument(flag, dest=field, type=kind, help=help_text)  # type: ignore[arg-type]
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from openclarify.app import UnsafeBinding
+    from openclarify.app import run as run_server
+    from openclarify.settings import Settings
+
+    overrides = {field: getattr(args, field) for field, _, _ in OPTIONS}
+    if overrides["model_roots"]:
+        overrides["model_roots"] = tuple(overrides["model_roots"])
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise CliError(f"invalid setting: {exc}. See 'openclarify serve --help'.", EXIT_USAGE) from None
+    try:
+        run_server(settings)
+    except UnsafeBinding as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    return 0

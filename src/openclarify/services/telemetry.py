@@ -1,0 +1,117 @@
+"""Per-invocation facts for metrics and the one-line invocation log, without global state.
+
+The HTTP edge opens an :class:`InvocationStats` for each InvokeEndpoint (:func:`collect`); code below it adds to
+whichever one is current (:func:`current`). A ``ContextVar`` carries it into worker threads (anyio copies the
+context) and into the model's coroutines run from them (``run_coroutine_threadsafe`` copies it too), so
+concurrent invocations never mix. Outside an invocation ``current()`` answers a throwaway object.
+
+:class:`TimedRuntime` wraps a loaded model so every ``predict``/``invoke`` adds its wall time and row count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from openclarify.runtimes import InvokeResult, Runtime
+from openclarify.services.endpoints import LiveEndpoint
+
+
+@dataclass
+class InvocationStats:
+    model_seconds: float = 0.0
+    """Wall time inside the model (in-process ``predict`` or the container's ``invoke``)."""
+    queue_seconds: float = 0.0
+    """Time spent waiting for a free instance of the variant before any work started."""
+    model_rows: int = 0
+    """Rows the model evaluated: the request's own records plus every synthetic and baseline row."""
+    explained_exact: int = 0
+    explained_sampled: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_model(self, seconds: float, rows: int) -> None:
+        with self._lock:
+            self.model_seconds += seconds
+            self.model_rows += rows
+
+    def add_queue(self, seconds: float) -> None:
+        with self._lock:
+            self.queue_seconds += seconds
+
+    def explained(self, exact: bool) -> None:
+        with self._lock:
+            if exact:
+                self.explained_exact += 1
+            else:
+                self.explained_sampled += 1
+
+
+_current: ContextVar[InvocationStats | None] = ContextVar("openclarify_invocation_stats", default=None)
+
+
+def current() -> InvocationStats:
+    stats = _current.get()
+    return stats if stats is not None else InvocationStats()
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[InvocationStats]:
+    stats = InvocationStats()
+    token = _current.set(stats)
+    try:
+        yield stats
+    finally:
+        _current.reset(token)
+
+
+def _body_rows(body: bytes) -> int:
+    return sum(1 for line in body.splitlines() if line.strip())
+
+
+class TimedRuntime(Runtime):
+    """A runtime that reports its time and rows to the current :class:`InvocationStats`; otherwise identical."""
+
+    def __init__(self, inner: Runtime) -> None:
+        super().__init__(inner.spec)
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> object:  # anything runtime-specific (e.g. limits) comes from the model
+        return getattr(self.inner, name)
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self.inner.predict(X)
+        finally:
+            current().add_model(time.perf_counter() - started, int(np.shape(X)[0]))
+
+    async def invoke(
+        self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
+    ) -> InvokeResult:
+        started = time.perf_counter()
+        try:
+            return await self.inner.invoke(body, content_type, accept, custom_attributes)
+        finally:
+            current().add_model(time.perf_counter() - started, _body_rows(body))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def instrument_runtimes(live: LiveEndpoint) -> None:
+    """An EndpointService preparer, run first: every variant's model reports to the current stats."""
+    for variant in live.variants:
+        if not isinstance(variant.runtime, TimedRuntime):
+            variant.runtime = TimedRuntime(variant.runtime)

@@ -1,0 +1,2 @@
+def console_routes(cp):
+    return []
