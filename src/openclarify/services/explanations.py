@@ -55,6 +55,7 @@ from openclarify.clarify.response import ExplanationDetails, RecordExplanation, 
 from openclarify.errors import ModelError, ValidationError
 from openclarify.kernelshap import Explanation, clarify_n_samples, explain, explain_game
 from openclarify.runtimes import InvokeResult, Runtime
+from openclarify.services import telemetry
 from openclarify.services.baselines import PreparedExplainer, VariantBaseline
 
 T = TypeVar("T")
@@ -316,6 +317,7 @@ def run_explained(
                 result_i = _explain_remote(prepared, remote, records[i], scores[position], base_scores, i + 1)
         except ValueError as exc:  # the engine's words about the model's numbers (NaN, logit domain, shapes)
             raise ModelError(f"Record {i + 1} cannot be explained: {exc}.") from exc
+        telemetry.current().explained(bool(result_i.exact))
         explanations[i] = RecordExplanation.tabular(
             result_i.attributions, _details(result_i) if invocation.extended else None
         )

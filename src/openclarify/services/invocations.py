@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +34,7 @@ import numpy as np
 
 from openclarify.clarify.config import parse_explainer_config
 from openclarify.errors import ModelError, ValidationError, ValidationException
+from openclarify.services import telemetry
 from openclarify.services.arns import ArnFactory
 from openclarify.services.baselines import (
     PreparedExplainer,
@@ -224,7 +226,9 @@ class InvocationService:
     @contextlib.asynccontextmanager
     async def _capacity(self, variant: LiveVariant) -> AsyncIterator[None]:
         if is_in_process(variant.runtime):
+            waiting = time.perf_counter()
             async with variant.gate:
+                telemetry.current().add_queue(time.perf_counter() - waiting)
                 yield
         else:
             yield
