@@ -162,6 +162,7 @@ def explain_game(
     design: CoalitionDesign | None = None,
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, CoalitionDesign] | None = None,
+    stop_check_rows: int = STOP_CHECK_ROWS,
 ) -> Explanation:
     """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
 
@@ -196,7 +197,9 @@ def explain_game(
         raw, rows = values(design)
         complete = True
     else:
-        raw, rows, design, complete = _evaluate_until_stopped(values, design, should_stop, rows_per_coalition)
+        raw, rows, design, complete = _evaluate_until_stopped(
+            values, design, should_stop, max(1, stop_check_rows // max(rows_per_coalition, 1))
+        )
     if link == "logit":
         check_in_domain(raw, link, "the synthetic rows")
     targets = apply_link(raw, link) - g_empty
@@ -225,11 +228,11 @@ def explain_game(
 
 
 def _evaluate_until_stopped(
-    values: ValueFn, design: CoalitionDesign, should_stop: Callable[[], bool], rows_per_coalition: int
+    values: ValueFn, design: CoalitionDesign, should_stop: Callable[[], bool], coalitions_per_block: int
 ) -> tuple[np.ndarray, int, CoalitionDesign, bool]:
     total = design.n_coalitions
     # Blocks hold whole pairs; the first one also holds every enumerated pair.
-    block = max(2, (STOP_CHECK_ROWS // max(rows_per_coalition, 1)) // 2 * 2)
+    block = max(2, coalitions_per_block // 2 * 2)
     first = max(block, 2 * design.n_enumerated_pairs + 2)
     parts, rows, done = [], 0, 0
     while done < total:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -67,6 +68,13 @@ class PreparedExplainer:
     matrix: np.ndarray | None
     """The baseline as floats, or None when it holds non-numeric cells (remote containers only then)."""
     variants: dict[str, VariantBaseline] = field(default_factory=dict)
+    feature_types: tuple[str, ...] | None = None
+    """Each column's type when the explainer has TextConfig (docs/text.md), else None."""
+    table: np.ndarray | None = None
+    """With text features: the baseline as the object array in-process models take (``clarify.text.model_table``)."""
+    max_text_units: int = 2000
+    designs: dict[tuple, Any] = field(default_factory=dict)
+    """Coalition designs planned for this endpoint's fixed Seed, one per player count (kernelshap fills it)."""
 
 
 def read_baseline(config: ClarifyConfig, model_roots: tuple[Path, ...], allow_https: bool) -> Baseline:

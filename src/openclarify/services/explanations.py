@@ -24,7 +24,7 @@ import concurrent.futures
 import secrets
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -51,12 +51,14 @@ from openclarify.clarify.records import (
     synthetic_lines,
     to_float_matrix,
 )
-from openclarify.clarify.response import ExplanationDetails, RecordExplanation, build_response
+from openclarify.clarify.response import ExplanationDetails, FeatureAttributions, RecordExplanation, build_response
+from openclarify.clarify.text import model_table
 from openclarify.errors import ModelError, ValidationError
-from openclarify.kernelshap import Explanation, clarify_n_samples, explain, explain_game
+from openclarify.kernelshap import Explanation, Interrupted, clarify_n_samples, explain, explain_game
 from openclarify.runtimes import InvokeResult, Runtime
 from openclarify.services import telemetry
 from openclarify.services.baselines import PreparedExplainer, VariantBaseline
+from openclarify.services.text_features import explain_text, feature_attributions, split_record
 
 T = TypeVar("T")
 
@@ -243,11 +245,7 @@ def run_explained(
     config = prepared.config
     inference = config.inference
     deadline = bridge.deadline
-    if config.nlp:
-        raise ValidationError(
-            "This endpoint's ExplainerConfig has text features (TextConfig/FeatureTypes), which this server does not "
-            "explain yet; use tabular features."
-        )
+    text_types = prepared.feature_types  # None unless the explainer has text features (services.text_features)
     gate = compile_enable_explanations(invocation.enable_explanations, config.enable_explanations)
     records = parse_records(invocation.body, invocation.content_type, inference.features_attribute)
     check_width(prepared.baseline, records)
@@ -256,7 +254,7 @@ def run_explained(
             f"Records have {len(records[0])} features but FeatureHeaders names {len(inference.feature_headers)}."
         )
     in_process = is_in_process(runtime)
-    matrix = to_float_matrix(records) if in_process else None
+    matrix = to_float_matrix(records) if in_process and text_types is None else None
 
     result = bridge.call(
         runtime.invoke(invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes)
@@ -270,6 +268,7 @@ def run_explained(
             explanations=explanations,
             feature_headers=inference.feature_headers,
             label_headers=label_headers,
+            nlp=text_types is not None,
             extended=invocation.extended,
         )
         return Answer(body, result.custom_attributes)
@@ -290,7 +289,7 @@ def run_explained(
 
     remote = None
     if in_process:
-        assert cached.raw_scores is not None and matrix is not None
+        assert cached.raw_scores is not None
         base_scores = array_scores(cached.raw_scores, result.content_type, inference)
     else:
         remote = RemoteScorer(
@@ -303,18 +302,40 @@ def run_explained(
             "rows; check ProbabilityIndex/ProbabilityAttribute."
         )
 
+    # With the extended opt-in, a request about to run out of time gets the best estimates reached so far
+    # (flagged) instead of an error: sampling stops a little before the deadline to leave time to answer.
+    should_stop = soft_deadline(deadline) if invocation.extended else None
     explanations: list[RecordExplanation | None] = [None] * len(records)
     for position, i in enumerate(selected):
-        deadline.check()
+        if should_stop is None:
+            deadline.check()
         try:
+            if text_types is not None:
+                result_i, features = _explain_text(
+                    prepared, runtime, remote, records[i], i + 1, scores[position], base_scores, result.content_type,
+                    deadline, should_stop,
+                )  # fmt: skip
+                explanations[i] = RecordExplanation(features, _details(result_i) if invocation.extended else None)
+                continue
             if in_process:
                 assert matrix is not None
                 result_i = _explain_in_process(
-                    prepared, runtime, matrix[i], scores[position], base_scores, result.content_type, deadline
+                    prepared,
+                    runtime,
+                    matrix[i],
+                    scores[position],
+                    base_scores,
+                    result.content_type,
+                    deadline,
+                    should_stop,
                 )
             else:
                 assert remote is not None
-                result_i = _explain_remote(prepared, remote, records[i], scores[position], base_scores, i + 1)
+                result_i = _explain_remote(
+                    prepared, remote, records[i], scores[position], base_scores, i + 1, should_stop
+                )
+        except Interrupted:
+            continue  # out of time before this record got anywhere: it stays unexplained (null)
         except ValueError as exc:  # the engine's words about the model's numbers (NaN, logit domain, shapes)
             raise ModelError(f"Record {i + 1} cannot be explained: {exc}.") from exc
         telemetry.current().explained(bool(result_i.exact))
@@ -322,6 +343,28 @@ def run_explained(
             result_i.attributions, _details(result_i) if invocation.extended else None
         )
     return answer(explanations, label_headers)
+
+
+def _designs(prepared: PreparedExplainer) -> dict[tuple, Any] | None:
+    # With a fixed Seed every record of a given width gets the same coalition design: plan it once.
+    return prepared.designs if prepared.config.shap.seed is not None else None
+
+
+def soft_deadline(deadline: Deadline) -> Callable[[], bool]:
+    """Asked between blocks of synthetic rows: stop once the time left would not cover another block
+    (the longest seen so far, with a margin) plus solving and answering (5% of the deadline, 0.1-2 s)."""
+    reserve = min(2.0, max(0.1, 0.05 * deadline.seconds))
+    last_call: list[float] = []
+    longest = [0.0]
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if last_call:
+            longest[0] = max(longest[0], now - last_call[-1])
+        last_call[:] = [now]
+        return deadline.remaining() < reserve + 1.5 * longest[0]
+
+    return should_stop
 
 
 def _link(config: ClarifyConfig) -> str:
@@ -336,6 +379,7 @@ def _explain_in_process(
     base_scores: np.ndarray,
     content_type: str,
     deadline: Deadline,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Explanation:
     inference = prepared.config.inference
 
@@ -358,6 +402,8 @@ def _explain_in_process(
         fx=fx,
         baseline_outputs=base_scores,
         max_rows=IN_PROCESS_ROWS,
+        designs=_designs(prepared),
+        should_stop=should_stop,
     )
 
 
@@ -368,6 +414,7 @@ def _explain_remote(
     fx: np.ndarray,
     base_scores: np.ndarray,
     number: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Explanation:
     """Every one of the ``baseline size × n_samples`` synthetic records goes to the container, as Clarify documents
     (spec §5.2); nothing is skipped, so the container's load is what a Clarify user plans for."""
@@ -406,6 +453,10 @@ def _explain_remote(
         seed=seed,
         link=_link(config),  # type: ignore[arg-type]
         rows_per_coalition=b,
+        designs=_designs(prepared),
+        should_stop=should_stop,
+        # Check the clock after every few container calls, not every 16k rows: a container is slow.
+        stop_check_rows=4 * (inference.max_record_count or 64),
     )
 
 
@@ -421,6 +472,55 @@ def remote_baseline_scores(prepared: PreparedExplainer, cached: VariantBaseline,
     return scores
 
 
+def _explain_text(
+    prepared: PreparedExplainer,
+    runtime: Runtime,
+    remote: RemoteScorer | None,
+    record: Record,
+    number: int,
+    fx: np.ndarray,
+    base_scores: np.ndarray,
+    content_type: str,
+    deadline: Deadline,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Explanation, tuple[FeatureAttributions, ...]]:
+    """A record with text features: players are its non-text features and text units (``services.text_features``).
+    Synthetic records go to the model as records: an object table in process, serialised lines to a container."""
+    config = prepared.config
+    types = prepared.feature_types
+    assert types is not None and config.shap.text is not None
+    rows = prepared.baseline.rows
+    text = split_record(record, number, types, config.shap.text, rows, prepared.max_text_units)
+
+    def in_process(batch: Sequence[Record]) -> np.ndarray:
+        deadline.check()
+        try:
+            raw = runtime.predict(model_table(batch, types))
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"The model failed on synthetic records: {exc}.") from exc
+        return array_scores(raw, content_type, config.inference)
+
+    def remotely(batch: Sequence[Record]) -> np.ndarray:
+        assert remote is not None
+        return remote.scores(remote.serialize(batch), f"the synthetic records of record {number}")
+
+    result = explain_text(
+        text,
+        rows,
+        in_process if remote is None else remotely,
+        fx=fx,
+        base_scores=base_scores,
+        number_of_samples=config.shap.number_of_samples,
+        seed=config.shap.seed if config.shap.seed is not None else secrets.randbits(63),
+        link=_link(config),
+        max_rows=IN_PROCESS_ROWS if remote is None else CHUNK_ROWS,
+        check=deadline.check,
+        should_stop=should_stop,
+        designs=_designs(prepared),
+    )
+    return result, feature_attributions(text, result.attributions)
+
+
 def _details(result: Explanation) -> ExplanationDetails:
     return ExplanationDetails(
         expected_value=tuple(float(v) for v in result.expected_value),
@@ -429,4 +529,5 @@ def _details(result: Explanation) -> ExplanationDetails:
         exact=bool(result.exact),
         model_rows=int(result.model_rows),
         seed=int(result.seed),
+        deadline_reached=not result.complete,
     )
