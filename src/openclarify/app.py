@@ -21,12 +21,13 @@ from starlette.routing import BaseRoute
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
 from openclarify.services.endpoints import Preparer
 from openclarify.services.invocations import InvocationService
+from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckService
 from openclarify.services.telemetry import instrument_runtimes
 from openclarify.settings import Settings
 from openclarify.store import SQLiteStore
 from openclarify.web import console_routes
 from openclarify.wire import metrics as wire_metrics
-from openclarify.wire import runtime_api
+from openclarify.wire import precheck_api, runtime_api
 from openclarify.wire.auth import SigV4Middleware
 from openclarify.wire.router import build_routes
 from openclarify.wire.sagemaker_api import ControlPlane
@@ -107,7 +108,7 @@ def build_app(
             await components.control_plane.endpoints.shutdown()
             components.store.close()
 
-    factories = [runtime_routes, metrics_routes, *route_factories, web_routes]
+    factories = [runtime_routes, metrics_routes, precheck_routes, *route_factories, web_routes]
     extra = [route for factory in factories for route in factory(components)]
     routes = build_routes(components.control_plane, ShapeValidator(), extra)
     middleware = [
@@ -127,6 +128,22 @@ def runtime_routes(components: Components) -> Sequence[BaseRoute]:
 def metrics_routes(components: Components) -> Sequence[BaseRoute]:
     """Prometheus metrics: ``GET /metrics``."""
     return wire_metrics.routes(components.metrics)
+
+
+def precheck_routes(components: Components) -> Sequence[BaseRoute]:
+    """The container pre-check: ``POST /-/precheck`` (docs/precheck.md)."""
+    settings = components.settings
+    service = PrecheckService(
+        models=components.control_plane.models,
+        model_roots=settings.resolved_model_roots(),
+        hosts=HostPolicy(settings.precheck_allowed_hosts),
+        limits=PrecheckLimits(
+            total_seconds=settings.precheck_timeout_seconds,
+            request_timeout_seconds=min(settings.precheck_timeout_seconds, 30.0),
+            timing_seconds=settings.precheck_timeout_seconds / 10,
+        ),
+    )
+    return precheck_api.routes(service)
 
 
 def web_routes(components: Components) -> Sequence[BaseRoute]:

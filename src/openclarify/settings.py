@@ -51,6 +51,11 @@ class Settings:
     """Whether ShapBaselineUri may be fetched over https."""
     clock_skew_seconds: float = 900.0
     """Largest accepted difference between X-Amz-Date and the server clock (AWS: 15 minutes)."""
+    precheck_allowed_hosts: tuple[str, ...] = ()
+    """Hosts besides loopback whose containers ``POST /-/precheck`` may call (comma-separated; ``*`` allows any).
+    Empty keeps the pre-check from being used as a proxy into the network (docs/precheck.md)."""
+    precheck_timeout_seconds: float = 30.0
+    """Upper bound for one ``POST /-/precheck``; the cost measurement gets a tenth of it."""
     console: bool = True
     """Serve the web console at ``/`` (only ever while authentication is off: see docs/console.md)."""
 
@@ -106,6 +111,8 @@ def _convert(name: str, raw: str) -> object:
         return Path(raw).expanduser()
     if name == "model_roots":
         return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
+    if name == "precheck_allowed_hosts":
+        return tuple(h.strip() for h in raw.split(",") if h.strip())
     if name == "access_keys":
         return tuple(parse_access_keys(raw.split(",")).items())
     return raw

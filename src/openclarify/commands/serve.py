@@ -53,6 +53,13 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
     ("allow_https_baseline", "flag", "let ShapBaselineUri be fetched over https (default: off)"),
     ("clock_skew_seconds", float, "largest accepted X-Amz-Date difference from the server clock (default: 900)"),
     ("console", "switch", "serve the web console at / (default: on; only ever served while authentication is off)"),
+    (
+        "precheck_allowed_hosts",
+        lambda raw: tuple(h.strip() for h in raw.split(",") if h.strip()),
+        "hosts besides loopback whose containers POST /-/precheck may call, comma-separated; '*' allows any "
+        "(default: none, loopback only)",
+    ),
+    ("precheck_timeout_seconds", float, "upper bound of one POST /-/precheck (default: 30)"),
 )
 ENV_ONLY = (("access_keys", "AKID:SECRET pairs separated by commas; turns authentication on"),)
 
