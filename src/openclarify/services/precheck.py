@@ -570,7 +570,7 @@ class PrecheckService:
         report.add(
             "ok",
             f"Measured container cost: {_ms(cost.fixed_seconds)} per request + {_ms(cost.per_row_seconds)} per "
-            f"record (requests of {', '.join(str(s) for s, _ in samples)} records).",
+            f"record (requests of {', '.join(str(s) for s, _ in samples)} record{'s' if samples[-1][0] > 1 else ''}).",
         )
         return rules.Budget(cost, rows_per_request)
 

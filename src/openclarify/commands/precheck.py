@@ -1,0 +1,219 @@
+"""``openclarify precheck``: check a model container before turning on explanations, and print the
+``ExplainerConfig`` that fits it (docs/precheck.md).
+
+The check runs here, against the container itself: a URL (``--url``), a built-in runtime with a model file
+(``--image`` + ``--model-data``), or a model registered on a server (``--model``, looked up with DescribeModel).
+``--create NAME`` then creates the model, endpoint config and endpoint through boto3 and waits for InService.
+
+Exit codes: 0 the container can be explained with the printed config; 1 it cannot as is (the findings say why);
+2 usage or input error; 3 server unreachable; 4 the server refused a request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from openclarify.commands.common import CliError, add_server_arguments, client, endpoint_url, translated_errors
+
+EXIT_NOT_EXPLAINABLE = 1
+WAIT = {"Delay": 1, "MaxAttempts": 300}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "precheck",
+        help="check a model container and print the ExplainerConfig that fits it",
+        description="Send sample records to a model container one at a time, two at a time and in batches; "
+        "recognise its output layout; check batching, agreement and determinism; measure its per-record cost; "
+        "and print a ready-to-use ExplainerConfig.",
+        epilog="Exit codes: 0 explainable with the printed config, 1 not explainable as is (see the errors), "
+        "2 usage or input error, 3 server unreachable, 4 the server refused. See docs/precheck.md.",
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="base URL of a running model container (it serves /ping and /invocations)")
+    target.add_argument("--image", help="a built-in runtime image, e.g. openclarify/xgboost (with --model-data)")
+    target.add_argument("--model", metavar="NAME", help="a model registered on the server (see --endpoint-url)")
+    parser.add_argument("--model-data", metavar="PATH", help="the model file for --image")
+    parser.add_argument(
+        "--records", metavar="FILE", type=Path, help="sample records, CSV or JSON Lines (default: stdin)"
+    )
+    parser.add_argument(
+        "--content-type",
+        action="append",
+        dest="content_types",
+        metavar="TYPE",
+        help="content type to send: text/csv or application/jsonlines; repeatable (default: the records' format)",
+    )
+    parser.add_argument(
+        "--accept", action="append", dest="accepts", metavar="TYPE", help="Accept to send; repeatable (default: none)"
+    )
+    parser.add_argument("--features-attribute", metavar="JMESPATH", help="where JSON Lines records hold features")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--create",
+        metavar="NAME",
+        help="when the check passes, create model, endpoint config and endpoint NAME on the server; wait InService",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="upper bound for the whole check in seconds (default: 120)"
+    )
+    add_server_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from openclarify.errors import ValidationException
+    from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckRequest, PrecheckService, Target
+
+    if args.image and not args.model_data and not args.image.startswith(("http://", "https://")):
+        raise CliError("--image needs --model-data PATH (the model file the runtime loads).")
+    if args.model_data and not args.image:
+        raise CliError("--model-data goes with --image.")
+    records = _read_records(args.records)
+    url = endpoint_url(args)
+    if args.model:
+        container = _describe_model(args.model, url, args.region)
+        image = container.get("Image", "")
+        if image.startswith(("http://", "https://")):
+            target = Target(url=image)
+        else:
+            target = Target(image=image, model_data=container.get("ModelDataUrl"))
+    elif args.url:
+        target = Target(url=args.url)
+    else:
+        model_data = str(_local_path(args.model_data)) if args.model_data else None
+        target = Target(image=args.image, model_data=model_data)
+
+    roots = (_local_path(target.model_data).parent,) if target.model_data else ()
+    service = PrecheckService(
+        model_roots=roots,
+        hosts=HostPolicy(("*",)),  # the user's own machine: any container they can reach
+        limits=PrecheckLimits(total_seconds=args.timeout, request_timeout_seconds=min(args.timeout, 60.0)),
+    )
+    request = PrecheckRequest(
+        target=target,
+        records=records,
+        content_types=tuple(args.content_types or ()),
+        accepts=tuple(args.accepts or ()),
+        features_attribute=args.features_attribute,
+    )
+    try:
+        report = asyncio.run(service.run(request))
+    except ValidationException as exc:
+        raise CliError(exc.message) from None
+
+    created = None
+    if args.create and report.ok:
+        created = _create(args, report, url)
+    if args.format == "json":
+        payload = report.as_dict()
+        if created:
+            payload["endpoint"] = created
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_text(target.describe(), report, args, created)
+    if not report.ok:
+        if args.create:
+            print(f"openclarify: not creating {args.create}: the container cannot be explained as is.", file=sys.stderr)
+        return EXIT_NOT_EXPLAINABLE
+    return 0
+
+
+def _read_records(path: Path | None) -> bytes:
+    if path is None:
+        if sys.stdin.isatty():
+            raise CliError("give sample records with --records FILE or on stdin (a few CSV or JSON Lines records).")
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}.") from None
+
+
+def _local_path(model_data: str) -> Path:
+    parsed = urlparse(model_data)
+    raw = unquote(parsed.path) if parsed.scheme == "file" else model_data
+    path = Path(raw).expanduser().resolve()
+    if not path.exists():
+        raise CliError(f"the model file {model_data} does not exist.")
+    return path
+
+
+def _describe_model(name: str, url: str, region: str | None) -> dict[str, Any]:
+    sm = client("sagemaker", url, region)
+    with translated_errors(url):
+        described = sm.describe_model(ModelName=name)
+    if described.get("PrimaryContainer"):
+        return dict(described["PrimaryContainer"])
+    containers = described.get("Containers") or [{}]
+    return dict(containers[0])
+
+
+def _create(args: argparse.Namespace, report: Any, url: str) -> str:
+    from botocore.exceptions import WaiterError
+
+    name = args.create
+    sm = client("sagemaker", url, args.region)
+    with translated_errors(url):
+        model = args.model
+        if model is None:
+            sm.create_model(ModelName=name, PrimaryContainer=report.container)
+            model = name
+        variant = {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1}
+        sm.create_endpoint_config(
+            EndpointConfigName=name,
+            ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}],
+            ExplainerConfig=report.explainer_config,
+        )
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        try:
+            sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=WAIT)
+        except WaiterError:
+            reason = sm.describe_endpoint(EndpointName=name).get("FailureReason", "no reason given")
+            raise CliError(f"endpoint {name} did not reach InService: {reason}", EXIT_NOT_EXPLAINABLE) from None
+    return name
+
+
+MARKS = {"ok": "ok   ", "warn": "warn ", "error": "error"}
+
+
+def _print_text(target: str, report: Any, args: argparse.Namespace, created: str | None) -> None:
+    print(f"Pre-check of {target}")
+    for finding in report.findings:
+        print(f"  {MARKS.get(finding.level, finding.level)} {finding.message}")
+    print()
+    if report.explainer_config is None:
+        errors = sum(1 for f in report.findings if f.level == "error")
+        print(f"Not explainable as is: {errors} error{'s' if errors != 1 else ''} above. Fix them and run again.")
+        return
+    config = json.dumps(report.explainer_config, indent=2)
+    print("ExplainerConfig:")
+    print(config)
+    print()
+    name = args.create or "my-endpoint"
+    model = args.model or name
+    print("With boto3:")
+    print(
+        f'sm.create_endpoint_config(\n    EndpointConfigName="{name}",\n    ProductionVariants=[{{"VariantName": '
+        f'"AllTraffic", "ModelName": "{model}", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}}],\n'
+        f"    ExplainerConfig={_indent(config)},\n)"
+    )
+    invoke = f'EndpointName="{name}", ContentType="{report.content_type}"'
+    if report.accept:
+        invoke += f', Accept="{report.accept}"'
+    print(f"runtime.invoke_endpoint({invoke}, Body=record)")
+    print()
+    if created:
+        print(f"Created model, endpoint config and endpoint {created}: InService.")
+    else:
+        print("Explainable with this config. Pass --create NAME to deploy it.")
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")
