@@ -13,6 +13,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+	bash tests/web/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev

@@ -1,0 +1,134 @@
+"""An ExplainerConfig as a person reads it, and what the playground needs to build a record form.
+
+Works on the CreateEndpointConfig request as stored (what DescribeEndpointConfig echoes), so the console shows
+exactly what was submitted, with the values Clarify would use by default spelled out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from openclarify.kernelshap import clarify_n_samples
+
+
+def _clarify(config: dict[str, Any]) -> dict[str, Any] | None:
+    return (config.get("ExplainerConfig") or {}).get("ClarifyExplainerConfig")
+
+
+def _baseline_rows(shap: dict[str, Any]) -> list[str]:
+    inline = (shap.get("ShapBaselineConfig") or {}).get("ShapBaseline")
+    return [line for line in (inline or "").splitlines() if line.strip()]
+
+
+def _width(line: str, mime: str, features_attribute: str | None) -> int | None:
+    try:
+        if "json" in mime:
+            value = json.loads(line)
+            if isinstance(value, dict) and features_attribute:
+                value = value.get(features_attribute)
+            return len(value) if isinstance(value, list) else None
+        return len(next(csv.reader(io.StringIO(line))))
+    except (ValueError, StopIteration):
+        return None
+
+
+def summary(config: dict[str, Any]) -> dict[str, Any] | None:
+    """Rows of (setting, value, meaning) for the detail pages; None without an ExplainerConfig."""
+    clarify = _clarify(config)
+    if clarify is None:
+        return None
+    inference = clarify.get("InferenceConfig") or {}
+    shap = clarify.get("ShapConfig") or {}
+    baseline_config = shap.get("ShapBaselineConfig") or {}
+    mime = baseline_config.get("MimeType") or "text/csv"
+    rows = _baseline_rows(shap)
+    headers = inference.get("FeatureHeaders")
+    width = len(headers) if headers else (_width(rows[0], mime, inference.get("FeaturesAttribute")) if rows else None)
+    samples = shap.get("NumberOfSamples")
+    items: list[dict[str, str]] = []
+
+    def add(setting: str, value: Any, meaning: str) -> None:
+        items.append(
+            {"setting": setting, "value": value if isinstance(value, str) else json.dumps(value), "meaning": meaning}
+        )
+
+    add(
+        "EnableExplanations",
+        clarify.get("EnableExplanations", "`true`"),
+        "JMESPath over each record's model output: which records get explained (default: all)",
+    )
+    if rows:
+        add(
+            "Baseline",
+            f"{len(rows)} inline row(s), {mime}",
+            "attributions are measured against the model's average prediction over these rows",
+        )
+    elif baseline_config.get("ShapBaselineUri"):
+        add("Baseline", baseline_config["ShapBaselineUri"], f"read when the endpoint deploys ({mime})")
+    else:
+        add("Baseline", "none given", "Clarify needs a baseline: deployment fails without one")
+    exact_note = ""
+    if width:
+        budget = clarify_n_samples(width, samples)
+        exact = budget >= 2**width - 2
+        exact_note = f"{budget} coalitions for {width} features: " + (
+            "every coalition, so exact Shapley values" if exact else "sampled, with error bars"
+        )
+    add(
+        "NumberOfSamples",
+        samples if samples is not None else "default (2M + 2048)",
+        exact_note or "coalitions evaluated per record",
+    )
+    add("UseLogit", bool(shap.get("UseLogit", False)), "explain log-odds instead of probabilities when true")
+    add("Seed", shap.get("Seed", "random per request"), "fixes the sample so answers repeat")
+    if shap.get("TextConfig"):
+        text = shap["TextConfig"]
+        add(
+            "TextConfig",
+            f"{text.get('Granularity')} ({text.get('Language')})",
+            "text features are split into units of this granularity; each unit gets an attribution",
+        )
+    for key, meaning in (
+        ("FeatureHeaders", "names of the features, in record order"),
+        ("FeatureTypes", "numerical, categorical or text, per feature"),
+        ("LabelHeaders", "names of the model's outputs"),
+        ("ProbabilityIndex", "which CSV column of the model's output is the score explained"),
+        ("LabelIndex", "which CSV column of the model's output is the label"),
+        ("ProbabilityAttribute", "JMESPath to the score in a JSON model output"),
+        ("LabelAttribute", "JMESPath to the label in a JSON model output"),
+        ("FeaturesAttribute", "JMESPath to the features in a JSON Lines record"),
+        ("ContentTemplate", "how synthetic JSON Lines records are written"),
+        ("MaxRecordCount", "most records per request to the model"),
+        ("MaxPayloadInMB", "largest request to the model"),
+    ):
+        if key in inference:
+            add(key, inference[key], meaning)
+    return {"features": width, "items": items, "raw": clarify}
+
+
+def playground_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """Features for the record form and an example record (the first baseline row) to start from."""
+    clarify = _clarify(config)
+    if clarify is None:
+        return {"explainer": False, "features": [], "content_type": "text/csv", "example": ""}
+    inference = clarify.get("InferenceConfig") or {}
+    shap = clarify.get("ShapConfig") or {}
+    mime = (shap.get("ShapBaselineConfig") or {}).get("MimeType") or "text/csv"
+    rows = _baseline_rows(shap)
+    headers = inference.get("FeatureHeaders")
+    width = len(headers) if headers else (_width(rows[0], mime, inference.get("FeaturesAttribute")) if rows else 0)
+    types = inference.get("FeatureTypes") or []
+    names = headers or [f"feature {j + 1}" for j in range(width or 0)]
+    features = [{"name": n, "type": types[j] if j < len(types) else "numerical"} for j, n in enumerate(names)]
+    return {
+        "explainer": True,
+        "features": features,
+        "content_type": "application/jsonlines" if "json" in mime else "text/csv",
+        "features_attribute": inference.get("FeaturesAttribute"),
+        "label_headers": inference.get("LabelHeaders"),
+        "example": rows[0] if rows else "",
+        "form": bool(features) and not inference.get("ContentTemplate"),
+    }
