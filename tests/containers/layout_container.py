@@ -18,7 +18,8 @@ tests can compute every score themselves. Input: ``text/csv`` or ``application/j
 - ``json``: one ``application/json`` document ``{"predictions": [{"score": 0.6}, ...]}`` per request.
 
 Behaviour knobs: ``--no-batch`` (HTTP 400 for more than one record), ``--max-records N`` (HTTP 413 above N),
-``--noise S`` (adds uniform noise of ±S to every score), ``--delay-ms`` per request and ``--row-delay-ms`` per record.
+``--noise S`` (adds uniform noise of ±S to every score), ``--reverse-batches`` (answers a batch in reverse
+order), ``--delay-ms`` per request and ``--row-delay-ms`` per record.
 
     python layout_container.py --port 8080 --layout autopilot
 """
@@ -145,6 +146,8 @@ def make_handler(args: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
             if args.max_records is not None and len(rows) > args.max_records:
                 self._send(413, b"too many records", "text/plain")
                 return
+            if args.reverse_batches:
+                rows = rows[::-1]  # a broken container: batch answers out of request order
             text, content_type = answer(args.layout, rows, args.noise)
             self._send(200, text.encode(), content_type)
 
@@ -158,6 +161,7 @@ def main() -> None:
     parser.add_argument("--no-batch", action="store_true")
     parser.add_argument("--max-records", type=int)
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--reverse-batches", action="store_true")
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--row-delay-ms", type=float, default=0.0)
     args = parser.parse_args()
