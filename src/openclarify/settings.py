@@ -51,6 +51,9 @@ class Settings:
     """Whether ShapBaselineUri may be fetched over https."""
     clock_skew_seconds: float = 900.0
     """Largest accepted difference between X-Amz-Date and the server clock (AWS: 15 minutes)."""
+    max_text_units: int = 2000
+    """Most text units (tokens, sentences or paragraphs, all text columns together) one record may have to be
+    explained; more is a ValidationError at invoke (docs/text.md)."""
     precheck_allowed_hosts: tuple[str, ...] = ()
     """Hosts besides loopback whose containers ``POST /-/precheck`` may call (comma-separated; ``*`` allows any).
     Empty keeps the pre-check from being used as a proxy into the network (docs/precheck.md)."""
@@ -101,7 +104,7 @@ def parse_access_keys(items: list[str]) -> dict[str, str]:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in {"port"}:
+    if name in {"port", "max_text_units"}:
         return int(raw)
     if name.endswith("_seconds"):
         return float(raw)

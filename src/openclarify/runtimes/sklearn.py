@@ -3,6 +3,15 @@
 skops refuses to build any type that is not trusted. We trust skops' own defaults plus the explicit list
 below: internal types that common estimators need. A file that needs anything else is rejected with the
 offending type names, so an operator can decide; the list is deliberately not configurable per request.
+
+Text: records may hold text cells (``accepts_text``), so a Pipeline with a text column works in process:
+
+- a model whose first step is a text vectorizer (``CountVectorizer``, ``TfidfVectorizer``, ``HashingVectorizer``:
+  anything with ``build_analyzer``) takes one text column and gets it as a 1-D array of ``str``, the input those
+  vectorizers are fitted on;
+- any other model gets the ``(n, d)`` array: float64 when every cell is a number, else an object array with text
+  as ``str`` and numbers as ``float``, which a ``ColumnTransformer`` (text columns selected by a scalar index,
+  e.g. ``("text", TfidfVectorizer(), 0)``) splits between its transformers.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ class SklearnRuntime(TabularRuntime):
     kind = "scikit-learn (skops)"
     filenames = ("model.skops",)
     hint = "Save it with skops.io.dump(model, 'model.skops'); pickle and joblib files are not accepted."
+    accepts_text = True
+    _takes_text_column = False
 
     def _load(self, path: Path) -> None:
         import skops.io
@@ -55,8 +66,14 @@ class SklearnRuntime(TabularRuntime):
         self._model = model
         width = getattr(model, "n_features_in_", None)
         self.n_features = int(width) if width is not None else None
+        first = model.steps[0][1] if hasattr(model, "steps") and model.steps else model
+        self._takes_text_column = hasattr(first, "build_analyzer")
+        if self._takes_text_column:
+            self.n_features = 1
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
+        if self._takes_text_column:
+            X = np.array([v if isinstance(v, str) else repr(float(v)) for v in X[:, 0]], dtype=object)
         # Clarify explains scores, so classifiers answer probabilities (a predict_fn returning predict_proba).
         if hasattr(self._model, "predict_proba"):
             return positive_class(np.asarray(self._model.predict_proba(X), dtype=np.float64))

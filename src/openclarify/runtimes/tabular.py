@@ -11,6 +11,10 @@ Response ``Accept``
     ``text/csv``: one line per record; a single score as a number, several scores comma-separated.
     ``application/jsonlines``: one line per record, ``{"score": 0.43}`` or ``{"score": [0.1, 0.6, 0.3]}``.
     ``application/json``: ``{"predictions": [{"score": 0.43}, ...]}``.
+Text (scikit-learn only, ``accepts_text``)
+    a cell that is not a number is kept as a string: CSV is then read as RFC 4180 (quoted fields may hold commas,
+    doubled quotes and newlines), JSON Lines strings stay strings, and ``predict`` receives an ``(n, d)`` object
+    array (numbers as float, text as str). A body of numbers only still gives a float64 array.
 Scores
     classifiers answer probabilities; a binary classifier answers the positive-class probability only (like
     XGBoost's ``binary:logistic``), a multiclass one one column per class; regressors answer the prediction.
@@ -22,6 +26,8 @@ Errors answer as the container would, wrapped by SageMaker as ``ModelError`` wit
 from __future__ import annotations
 
 import abc
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -55,6 +61,8 @@ class TabularRuntime(Runtime):
     """How to produce a valid artifact; appended to load errors."""
 
     n_features: int | None = None
+    accepts_text: bool = False
+    """Whether records may hold text cells (then ``predict`` may get an object array)."""
 
     def load(self) -> None:
         path = self._artifact()
@@ -86,7 +94,9 @@ class TabularRuntime(Runtime):
     def _predict(self, X: np.ndarray) -> np.ndarray: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
+        if not (self.accepts_text and X.dtype == object):
+            X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D array of records, got shape {X.shape}")
         if self.n_features is not None and X.shape[1] != self.n_features:
@@ -107,7 +117,7 @@ class TabularRuntime(Runtime):
             out_type = ctype
         if out_type not in _ACCEPTS:
             raise _client_error(415, f"Accept type {out_type} is not supported; use one of {', '.join(_ACCEPTS)}.")
-        X = decode_records(body, ctype)
+        X = decode_records(body, ctype, text=self.accepts_text)
         try:
             scores = await anyio.to_thread.run_sync(self.predict, X)
         except ValueError as exc:
@@ -121,11 +131,18 @@ def positive_class(proba: np.ndarray) -> np.ndarray:
     return proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
 
 
-def decode_records(body: bytes, content_type: str) -> np.ndarray:
+def decode_records(body: bytes, content_type: str, text: bool = False) -> np.ndarray:
+    """Records as float64, or with ``text`` and a non-numeric cell, as an object array (see the module doc)."""
     try:
-        text = body.decode("utf-8")
+        decoded = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _client_error(400, "The request body is not UTF-8 text.") from exc
+    if text:
+        return _decode_text_records(decoded, content_type)
+    return _decode_numbers(decoded, content_type)
+
+
+def _decode_numbers(text: str, content_type: str) -> np.ndarray:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise _client_error(400, "The request body holds no records.")
@@ -147,6 +164,48 @@ def decode_records(body: bytes, content_type: str) -> np.ndarray:
     if len({len(r) for r in rows}) != 1:
         raise _client_error(400, "Records have different numbers of features.")
     return np.asarray(rows, dtype=np.float64)
+
+
+def _decode_text_records(text: str, content_type: str) -> np.ndarray:
+    rows: list[list[object]] = []
+    if content_type == CSV:
+        try:
+            cells = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+        except csv.Error as exc:
+            raise _client_error(400, f"The request body is not valid CSV: {exc}.") from exc
+        rows = [[_cell(value) for value in row] for row in cells]
+    else:
+        for i, line in enumerate((line for line in text.split("\n") if line.strip()), start=1):
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise _client_error(400, f"Record {i} is not valid JSON.") from exc
+            if isinstance(record, dict):
+                record = record.get("features")
+            if not isinstance(record, list) or not all(_is_cell(v) for v in record):
+                raise _client_error(400, f'Record {i} is not a JSON array or {{"features": [...]}} of numbers or text.')
+            rows.append([v if isinstance(v, str) else float(v) for v in record])
+    if not rows:
+        raise _client_error(400, "The request body holds no records.")
+    if len({len(r) for r in rows}) != 1:
+        raise _client_error(400, "Records have different numbers of features.")
+    if all(not isinstance(v, str) for row in rows for v in row):
+        return np.asarray(rows, dtype=np.float64)
+    table = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        table[i, :] = row
+    return table
+
+
+def _cell(value: str) -> object:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _is_cell(value: object) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def encode_scores(scores: np.ndarray, accept: str) -> bytes:

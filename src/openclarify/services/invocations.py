@@ -33,6 +33,7 @@ import anyio.to_thread
 import numpy as np
 
 from openclarify.clarify.config import parse_explainer_config
+from openclarify.clarify.text import model_table, resolve_feature_types, tokenizer
 from openclarify.errors import ModelError, ValidationError, ValidationException
 from openclarify.services import telemetry
 from openclarify.services.arns import ArnFactory
@@ -105,6 +106,7 @@ class InvocationService:
         deadline_seconds: float = 60.0,
         allow_https_baseline: bool = False,
         prepare_timeout_seconds: float = 240.0,
+        max_text_units: int = 2000,
     ) -> None:
         self._endpoints = endpoints
         self._arns = arns
@@ -112,6 +114,7 @@ class InvocationService:
         self._deadline = deadline_seconds
         self._allow_https = allow_https_baseline
         self._prepare_timeout = prepare_timeout_seconds
+        self._max_text_units = max_text_units
 
     # -- deployment hook -------------------------------------------------------------------------------------
 
@@ -126,14 +129,39 @@ class InvocationService:
         check_headers(config, baseline)
         matrix = await anyio.to_thread.run_sync(numeric_matrix, baseline)
         prepared = PreparedExplainer(config=config, baseline=baseline, matrix=matrix)
+        if config.shap.text is not None:
+            await anyio.to_thread.run_sync(self._prepare_text, prepared)
         for variant in live.variants:
             prepared.variants[variant.name] = await self._prepare_variant(prepared, variant)
         live.extras[EXTRAS_KEY] = prepared
+
+    def _prepare_text(self, prepared: PreparedExplainer) -> None:
+        """Column types, the baseline as an object table, and the language's tokenizer loaded now (up to a few
+        seconds), so a server without spaCy fails the deployment rather than every invocation."""
+        config = prepared.config
+        assert config.shap.text is not None
+        rows = prepared.baseline.rows
+        prepared.feature_types = resolve_feature_types(config.inference.feature_types, True, rows)
+        prepared.max_text_units = self._max_text_units
+        try:
+            prepared.table = model_table(rows, prepared.feature_types)
+            tokenizer(config.shap.text.language)
+        except ValidationError as exc:
+            raise ValidationException(exc.message) from exc
 
     async def _prepare_variant(self, prepared: PreparedExplainer, variant: LiveVariant) -> VariantBaseline:
         cached = VariantBaseline()
         runtime = variant.runtime
         if is_in_process(runtime):
+            if prepared.table is not None:  # text features: the model takes an object array
+                try:
+                    raw = await anyio.to_thread.run_sync(runtime.predict, prepared.table)
+                except (ValueError, TypeError) as exc:
+                    raise ValidationException(
+                        f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: {exc}."
+                    ) from exc
+                cached.raw_scores = np.asarray(raw, dtype=np.float64)
+                return cached
             if prepared.matrix is None:
                 raise ValidationException(
                     f"Variant {variant.name}: the SHAP baseline has non-numeric or missing values, but model "

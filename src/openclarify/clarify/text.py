@@ -1,0 +1,306 @@
+"""Text features (``TextConfig``): split a text column into units, and mask units with the baseline value.
+
+Spec §1.1 (the 60-code ``ClarifyTextLanguage`` enum), §4.3 (d)/(e), §5.4. Units are what Kernel SHAP explains: one
+player per unit, ``n_features = non-text features + text units`` (documented).
+
+Granularities
+    ``token`` and ``sentence``: spaCy *blank* pipelines (``spacy.blank(code)``, plus the rule-based
+    ``sentencizer`` for sentences). Nothing is downloaded at run time: blank pipelines are rules shipped inside the
+    spaCy package. ``paragraph``: maximal runs of non-blank lines (paragraphs are separated by one or more blank
+    lines). Each unit is ``partial_text`` with its ``start_idx``, the character offset of its first character in
+    the original string; whitespace between units belongs to no unit (spec §4.3 d: sentence 2 starts at 74 after
+    73 characters and one space).
+
+Languages (every code of the enum; see docs/text.md for the table)
+    - Every Clarify code is also a spaCy language code, so the mapping is the identity.
+    - ``zh``: word segmentation with jieba through spaCy's Chinese tokenizer when jieba is installed (it is part
+      of the ``text`` extra); otherwise the ``xx`` rule below (one unit per Han character). spaCy's own default
+      for blank Chinese, one unit per *character* including Latin letters, is not used: it turns "delivery" into
+      eight units.
+    - ``xx`` (a mix of languages): spaCy's multi-language rules, then every run of Han, Hiragana or Katakana
+      characters, which such text writes without spaces, is split into one unit per character. So Japanese or
+      Chinese text sent as ``xx`` still gives units a reader can point at.
+    - Every other code: ``spacy.blank(code)``'s tokenizer and sentencizer, unchanged.
+
+Masking (spec §5.4, where Clarify's rule is [UNK])
+    A masked unit's span is replaced by the column's baseline value. **Adjacent masked units collapse**: a run of
+    consecutive masked units, together with the whitespace between them, becomes one copy of the baseline value.
+    Text outside units (the whitespace before the first and after the last unit) is kept. The reason: a text with
+    every unit masked is then exactly the baseline value (for text without leading or trailing whitespace), so
+    the expected value is f(baseline), the same number a client gets by invoking the baseline as the AWS
+    notebooks do, and attributions add up to f(x) − f(baseline).
+
+spaCy is imported lazily, on the first tokenizer built, so the core imports without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from openclarify.clarify.records import Record, is_number_text
+from openclarify.errors import ValidationError, ValidationException
+
+# The ClarifyTextLanguage enum, in service-model order (spec §1.1).
+LANGUAGES: tuple[str, ...] = (
+    "af", "sq", "ar", "hy", "eu", "bn", "bg", "ca", "zh", "hr", "cs", "da", "nl", "en", "et", "fi", "fr", "de",
+    "el", "gu", "he", "hi", "hu", "is", "id", "ga", "it", "kn", "ky", "lv", "lt", "lb", "mk", "ml", "mr", "ne",
+    "nb", "fa", "pl", "pt", "ro", "ru", "sa", "sr", "tn", "si", "sk", "sl", "es", "sv", "tl", "ta", "tt", "te",
+    "tr", "uk", "ur", "yo", "lij", "xx",
+)  # fmt: skip
+GRANULARITIES: tuple[str, ...] = ("token", "sentence", "paragraph")
+TEXT = "text"
+
+# Clarify code -> spaCy code. Identical for all 60: the enum is spaCy's list of languages (spec §1.1 [INF]).
+SPACY_CODES: dict[str, str] = {code: code for code in LANGUAGES}
+
+# Scripts written without spaces between words, each character its own unit under ``xx``: CJK symbols and
+# punctuation (so "。" ends a sentence), Hiragana, Katakana (with its extensions and half-width forms), Han (the CJK
+# ideographs, their extensions and compatibility forms), and full-width punctuation.
+UNSPACED_CHARACTERS = (
+    "[\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\uff01-\uff9f\U00020000-\U0003134f]"
+)
+
+INSTALL_HINT = "install the text extra: pip install 'openclarify[text]'"
+
+
+@dataclass(frozen=True)
+class TextUnit:
+    """One unit of a text feature: ``text == original[start:start + len(text)]``, no surrounding whitespace."""
+
+    text: str
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tokenizers
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """A blank spaCy pipeline (tokenizer + sentencizer) for one language, and how its tokens are post-split."""
+
+    language: str
+    name: str
+    """What segments the text, as docs/text.md lists it (e.g. ``spacy:en``, ``spacy:zh+jieba``)."""
+    nlp: Any
+    lock: threading.Lock
+
+    def doc(self, text: str) -> Any:
+        # spaCy's tokenizer keeps a cache that is not documented as thread-safe; tokenising one record is cheap.
+        with self.lock:
+            return self.nlp(text)
+
+
+_tokenizers: dict[str, Tokenizer] = {}
+_tokenizers_lock = threading.Lock()
+
+
+def spacy_available() -> bool:
+    return importlib.util.find_spec("spacy") is not None
+
+
+def jieba_available() -> bool:
+    return importlib.util.find_spec("jieba") is not None
+
+
+def tokenizer(language: str) -> Tokenizer:
+    """The (cached) tokenizer of a Clarify language code. Loading one takes 0.01-3 s (French is the slowest)."""
+    cached = _tokenizers.get(language)
+    if cached is not None:
+        return cached
+    with _tokenizers_lock:
+        cached = _tokenizers.get(language)
+        if cached is None:
+            cached = _tokenizers[language] = _build(language)
+        return cached
+
+
+def _build(language: str) -> Tokenizer:
+    if language not in SPACY_CODES:
+        raise ValidationError(
+            f"TextConfig.Language {language!r} is not one of the {len(LANGUAGES)} ClarifyTextLanguage codes."
+        )
+    try:
+        import spacy
+    except ImportError as exc:
+        raise ValidationError(
+            f"Text features need spaCy, which is not installed on this server; {INSTALL_HINT}."
+        ) from exc
+    code = SPACY_CODES[language]
+    if code == "zh" and jieba_available():
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)  # it announces its dictionary build on stderr otherwise
+        nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+        name = "spacy:zh+jieba"
+    elif code in ("zh", "xx"):
+        from spacy.util import compile_infix_regex
+
+        nlp = spacy.blank("xx")
+        # An infix matching every such character splits it off wherever it stands in a token.
+        infixes = [*nlp.Defaults.infixes, UNSPACED_CHARACTERS]
+        nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+        name = "spacy:xx+cjk-characters"
+    else:
+        nlp = spacy.blank(code)
+        name = f"spacy:{code}"
+    nlp.add_pipe("sentencizer")
+    return Tokenizer(language=language, name=name, nlp=nlp, lock=threading.Lock())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Splitting
+
+
+def split_units(text: str, language: str, granularity: str) -> tuple[TextUnit, ...]:
+    """The units of ``text`` in order, non-overlapping, none empty or with surrounding whitespace."""
+    if granularity == "paragraph":
+        return paragraphs(text)
+    if granularity not in GRANULARITIES:
+        raise ValidationError(f"TextConfig.Granularity {granularity!r} is not one of {', '.join(GRANULARITIES)}.")
+    if not text.strip():
+        return ()
+    tok = tokenizer(language)
+    doc = tok.doc(text)
+    if granularity == "sentence":
+        return tuple(unit for sent in doc.sents if (unit := _trimmed(text, sent.start_char, sent.end_char)))
+    return tuple(TextUnit(token.text, token.idx) for token in doc if token.text.strip())
+
+
+def _trimmed(text: str, start: int, end: int) -> TextUnit | None:
+    piece = text[start:end]
+    stripped = piece.lstrip()
+    if not stripped.strip():
+        return None
+    start += len(piece) - len(stripped)
+    return TextUnit(stripped.rstrip(), start)
+
+
+_LINE = re.compile(r"[^\n]*(?:\n|$)")
+
+
+def paragraphs(text: str) -> tuple[TextUnit, ...]:
+    """Maximal runs of non-blank lines (a blank line holds only whitespace); ``\\r\\n`` line ends work too."""
+    units: list[TextUnit] = []
+    first: int | None = None
+    last_end = 0
+    for match in _LINE.finditer(text):
+        line = match.group()
+        if not line:
+            break
+        if line.strip():
+            if first is None:
+                first = match.start()
+            last_end = match.end()
+        elif first is not None:
+            units.append(_paragraph(text, first, last_end))
+            first = None
+    if first is not None:
+        units.append(_paragraph(text, first, last_end))
+    return tuple(units)
+
+
+def _paragraph(text: str, start: int, end: int) -> TextUnit:
+    unit = _trimmed(text, start, end)
+    assert unit is not None
+    return unit
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Masking
+
+
+def mask_text(text: str, units: Sequence[TextUnit], keep: Sequence[bool] | np.ndarray, replacement: str) -> str:
+    """``text`` with every masked unit (``keep[i]`` false) replaced by ``replacement``; a run of adjacent masked
+    units and the whitespace between them becomes one ``replacement``. Text outside units is kept."""
+    parts: list[str] = []
+    position = 0
+    n = len(units)
+    i = 0
+    while i < n:
+        unit = units[i]
+        if keep[i]:
+            parts.append(text[position : unit.end])
+            position = unit.end
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and not keep[j + 1]:
+            j += 1
+        parts.append(text[position : unit.start])
+        parts.append(replacement)
+        position = units[j].end
+        i = j + 1
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Feature types
+
+
+def resolve_feature_types(
+    feature_types: Sequence[str] | None, has_text_config: bool, baseline_rows: Sequence[Record]
+) -> tuple[str, ...] | None:
+    """Each column's type, or None for a tabular explainer (no TextConfig).
+
+    ``FeatureTypes`` wins when given. Without it [INF, spec §1.2]: a column whose baseline value is a string that
+    does not spell a number, in any baseline row, is ``text``; every other column is ``numerical``.
+    """
+    if not has_text_config:
+        return None
+    if feature_types is not None:
+        types = tuple(feature_types)
+    else:
+        width = len(baseline_rows[0])
+        types = tuple(
+            TEXT
+            if any(isinstance(row[j], str) and not is_number_text(row[j]) for row in baseline_rows)
+            else "numerical"
+            for j in range(width)
+        )
+    if TEXT not in types:
+        raise ValidationException(
+            "TextConfig is set but no feature is text: no SHAP baseline column holds text. Set "
+            "InferenceConfig.FeatureTypes (for example ['text']) to say which columns are text."
+        )
+    return types
+
+
+def model_table(rows: Sequence[Record], feature_types: Sequence[str]) -> np.ndarray:
+    """Records as the ``(n, width)`` object array an in-process model takes (docs/runtimes.md): text columns as
+    ``str``, numerical columns as ``float``, categorical columns as given (``str`` stays ``str``)."""
+    table = np.empty((len(rows), len(feature_types)), dtype=object)
+    for i, row in enumerate(rows):
+        for j, kind in enumerate(feature_types):
+            value = row[j]
+            if kind == TEXT:
+                table[i, j] = value if isinstance(value, str) else str(value)
+            elif kind == "numerical":
+                table[i, j] = _number(value, i, j)
+            else:
+                table[i, j] = value
+    return table
+
+
+def _number(value: Any, i: int, j: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        ok = False
+    else:
+        ok = not isinstance(value, str) or is_number_text(value)
+    if not ok:
+        raise ValidationError(f"Row {i + 1}, column {j + 1}: {value!r} is not a number, but the column is numerical.")
+    return float(value)

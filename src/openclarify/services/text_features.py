@@ -1,0 +1,197 @@
+"""Kernel SHAP for a record with text features (spec §5.4): the players are the non-text features and the units of
+every text column, and a synthetic record is the instance with masked players taken from a baseline row.
+
+For a coalition z and a baseline row b, the synthetic record has:
+
+- in a non-text column: the instance's value where the feature is in z, else b's value;
+- in a text column: the instance's text with every unit outside z replaced by b's value of that column
+  (``clarify.text.mask_text``: adjacent masked units collapse into one replacement).
+
+The model's output for z is the mean over the baseline rows. The empty coalition is scored like any other (with
+text it differs from the baseline rows when a text has leading or trailing whitespace, or no units at all), except
+that when every fully masked record equals its baseline row the cached baseline scores are used.
+
+How rows reach the model is the caller's: ``score_rows`` takes records (tuples of raw cells, as parsed) and
+returns their ``(n, D)`` scores, in process or through a container.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from openclarify.clarify.config import TextConfig
+from openclarify.clarify.records import Record
+from openclarify.clarify.response import FeatureAttributions, TextSpan, UnitAttribution
+from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units
+from openclarify.errors import ModelError, ValidationError
+from openclarify.kernelshap import Explanation, clarify_n_samples, explain_game
+
+DEFAULT_MAX_TEXT_UNITS = 2000
+# Characters of synthetic text built per step (for one record), so a long text never fills memory.
+CHUNK_CHARACTERS = 32 * 1024 * 1024
+
+ScoreRows = Callable[[Sequence[Record]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    """One record split into players."""
+
+    record: Record
+    feature_types: tuple[str, ...]
+    units: dict[int, tuple[TextUnit, ...]]
+    """Text column -> its units."""
+    columns: tuple[int, ...]
+    """Non-text columns that are players (those equal to the instance in every baseline row are not: exactly 0)."""
+    slices: dict[int, slice]
+    """Column -> its players' positions."""
+
+    @property
+    def n_players(self) -> int:
+        return len(self.columns) + sum(len(u) for u in self.units.values())
+
+
+def split_record(
+    record: Record,
+    number: int,
+    feature_types: Sequence[str],
+    text_config: TextConfig,
+    baseline_rows: Sequence[Record],
+    max_units: int,
+) -> TextRecord:
+    """Split every text column of ``record`` (request record ``number``, 1-based) into units. ValidationError when a
+    text cell is not a string or the record has more than ``max_units`` units in all."""
+    units: dict[int, tuple[TextUnit, ...]] = {}
+    columns: list[int] = []
+    slices: dict[int, slice] = {}
+    position = 0
+    total = 0
+    for j, kind in enumerate(feature_types):
+        value = record[j]
+        if kind == TEXT:
+            if not isinstance(value, str):
+                raise ValidationError(
+                    f"Record {number}, column {j + 1} is a text feature but holds {value!r}, not a string."
+                )
+            split = split_units(value, text_config.language, text_config.granularity)
+            total += len(split)
+            if total > max_units:
+                raise ValidationError(
+                    f"Record {number} has more than {max_units} text units at {text_config.granularity} granularity; "
+                    f"this server explains at most {max_units} per record (setting max_text_units). Use a coarser "
+                    "Granularity or send shorter text."
+                )
+            units[j] = split
+            slices[j] = slice(position, position + len(split))
+            position += len(split)
+        elif any(row[j] != value for row in baseline_rows):
+            columns.append(j)
+            slices[j] = slice(position, position + 1)
+            position += 1
+    return TextRecord(tuple(record), tuple(feature_types), units, tuple(columns), slices)
+
+
+def synthetic_rows(text: TextRecord, baseline_rows: Sequence[Record], masks: np.ndarray) -> list[Record]:
+    """Row ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b`` (as ``synthetic_lines``)."""
+    record = text.record
+    rows: list[Record] = []
+    for mask in np.asarray(masks, dtype=bool):
+        # The instance's side of this coalition: text columns need the baseline's replacement, so they are
+        # finished per baseline row; the other columns are chosen here.
+        takes = {j: bool(mask[text.slices[j].start]) for j in text.columns}
+        for base in baseline_rows:
+            cells: list[Any] = list(base)
+            for j, take in takes.items():
+                if take:
+                    cells[j] = record[j]
+            for j, units in text.units.items():
+                replacement = base[j] if isinstance(base[j], str) else str(base[j])
+                cells[j] = mask_text(record[j], units, mask[text.slices[j]], replacement)
+            rows.append(tuple(cells))
+    return rows
+
+
+def explain_text(
+    text: TextRecord,
+    baseline_rows: Sequence[Record],
+    score_rows: ScoreRows,
+    *,
+    fx: np.ndarray,
+    base_scores: np.ndarray,
+    number_of_samples: int | None,
+    seed: int,
+    link: str,
+    max_rows: int,
+    check: Callable[[], None],
+    should_stop: Callable[[], bool] | None = None,
+    designs: MutableMapping[tuple, Any] | None = None,
+) -> Explanation:
+    """Kernel SHAP over the record's players. ``max_rows`` bounds the synthetic records built per step."""
+    b = len(baseline_rows)
+    m = text.n_players
+    d = fx.shape[0]
+    characters = sum(len(str(cell)) for cell in text.record) + max(sum(len(str(c)) for c in r) for r in baseline_rows)
+    per_step = max(1, min(max_rows, CHUNK_CHARACTERS // max(1, characters)) // b)
+
+    empty_rows = synthetic_rows(text, baseline_rows, np.zeros((1, m), dtype=bool))
+    if [tuple(r) for r in empty_rows] == [tuple(r) for r in baseline_rows]:
+        v_empty = base_scores.mean(axis=0)
+        extra_rows = 0
+    else:
+        v_empty = _checked(score_rows(empty_rows), b, d).mean(axis=0)
+        extra_rows = b
+
+    def values(design: Any) -> tuple[np.ndarray, int]:
+        out = np.empty((design.n_coalitions, d))
+        sent = 0
+        for start, masks in design.mask_chunks(per_step):
+            check()
+            rows = synthetic_rows(text, baseline_rows, masks)
+            scores = _checked(score_rows(rows), len(rows), d)
+            out[start : start + masks.shape[0]] = scores.reshape(masks.shape[0], b, d).mean(axis=1)
+            sent += len(rows)
+        return out, sent
+
+    result = explain_game(
+        values,
+        n_players=m,
+        v_full=fx,
+        v_empty=v_empty,
+        budget=clarify_n_samples(m, number_of_samples) if m >= 1 else 0,
+        seed=seed,
+        link=link,  # type: ignore[arg-type]
+        rows_per_coalition=b,
+        should_stop=should_stop,
+        designs=designs,
+    )
+    return replace(result, model_rows=result.model_rows + extra_rows) if extra_rows else result
+
+
+def _checked(scores: np.ndarray, n_rows: int, d: int) -> np.ndarray:
+    if scores.shape != (n_rows, d):
+        raise ModelError(f"The model gave {scores.shape[1]} scores per synthetic record but {d} for the record itself.")
+    return scores
+
+
+def feature_attributions(text: TextRecord, phi: np.ndarray) -> tuple[FeatureAttributions, ...]:
+    """One object per column: one attribution per unit for text columns (with ``description``), a single one for
+    the others (exactly 0 for non-players)."""
+    d = phi.shape[1]
+    features = []
+    for j, kind in enumerate(text.feature_types):
+        if kind == TEXT:
+            units = text.units[j]
+            block = phi[text.slices[j]]
+            attributions = tuple(
+                UnitAttribution(tuple(float(v) for v in row), TextSpan(unit.text, unit.start))
+                for unit, row in zip(units, block, strict=True)
+            )
+        else:
+            row = phi[text.slices[j].start] if j in text.slices else np.zeros(d)
+            attributions = (UnitAttribution(tuple(float(v) for v in row)),)
+        features.append(FeatureAttributions(attributions=attributions, feature_type=kind))
+    return tuple(features)
