@@ -73,7 +73,7 @@ class HttpContainerRuntime(Runtime):
                     headers={"Content-Type": "text/csv", "Accept": "text/csv"},
                 )
             except httpx.HTTPError as exc:
-                raise _unreachable(exc) from exc
+                raise _unreachable(exc, self._base) from exc
         if response.status_code >= 300:
             raise _container_error(response.status_code, response.text)
         rows = [line for line in response.text.splitlines() if line.strip()]
@@ -98,7 +98,7 @@ class HttpContainerRuntime(Runtime):
             try:
                 response = await self._async.post(self._base + "/invocations", content=body, headers=headers)
             except httpx.HTTPError as exc:
-                raise _unreachable(exc) from exc
+                raise _unreachable(exc, self._base) from exc
         if response.status_code >= 300:
             raise _container_error(response.status_code, response.text)
         return InvokeResult(
@@ -129,7 +129,15 @@ def _container_error(status: int, text: str) -> ModelError:
     )
 
 
-def _unreachable(exc: httpx.HTTPError) -> ModelError:
+def _unreachable(exc: httpx.HTTPError, base: str) -> ModelError:
     if isinstance(exc, httpx.TimeoutException):
         return ModelError("Your invocation timed out while waiting for a response from container primary.")
-    return ModelError(f"The model container could not be reached ({type(exc).__name__}).")
+    if isinstance(exc, httpx.ConnectError):
+        what = "refused the connection"
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        what = "closed the connection without answering (did it crash?)"
+    else:
+        what = f"could not be reached ({type(exc).__name__})"
+    return ModelError(
+        f"The model container at {base} {what}. Check that it is running and answers GET /ping, then retry."
+    )

@@ -1,0 +1,127 @@
+"""A model container that misbehaves on request, for the fault-injection tests and the load benchmark.
+
+It follows SageMaker's contract (``GET /ping``, ``POST /invocations``) with a fixed logistic model of any number
+of features (``p = sigmoid(sum_j w_j x_j)``, ``w_j = 1 / (j + 1)``), standard library only so it starts in a
+blink. Input is ``text/csv`` or ``application/jsonlines`` (one JSON array per line); output is one probability
+per line, CSV or ``{"score": p}`` JSON Lines following ``Accept``.
+
+Faults, chosen per request by a CustomAttributes item ``fault=...`` (the server forwards CustomAttributes to every
+container request it makes, baseline and synthetic batches included):
+
+- ``fault=kill``: read the batch, then exit the whole process at once (``os._exit``), answering nothing;
+- ``fault=hang``: read the batch and never answer (bounded: the handler gives up after 120 s);
+- ``fault=500``: answer HTTP 500 with a short message;
+- ``fault=garbage``: answer 200 with bytes that are no scores at all;
+- ``fault=fewrows``: answer 200 with one row fewer than records received;
+- ``fault=slow``: answer correctly after ``seconds=S`` (default 10) seconds.
+
+``--fault MODE`` applies a fault to every request (``/ping`` included for ``hang``/``500``), as a container that
+is broken from the start.
+
+    python fault_container.py --port 8080
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CUSTOM = "X-Amzn-SageMaker-Custom-Attributes"
+HANG_LIMIT_SECONDS = 120.0
+
+
+def knobs(header: str | None) -> dict[str, str]:
+    items = [item.partition("=") for item in (header or "").replace(",", ";").split(";")]
+    return {key.strip(): value.strip() for key, _, value in items if key.strip()}
+
+
+def rows_of(body: bytes, content_type: str) -> list[list[float]]:
+    lines = [line for line in body.decode().split("\n") if line.strip()]
+    if content_type.startswith("application/jsonlines"):
+        return [[float(v) for v in json.loads(line)] for line in lines]
+    return [[float(c) for c in line.split(",")] for line in lines]
+
+
+def score(row: list[float]) -> float:
+    z = sum(x / (j + 1) for j, x in enumerate(row))
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def make_handler(default_fault: str | None):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path != "/ping":
+                self._send(404, b"not found")
+            elif default_fault == "hang":
+                time.sleep(HANG_LIMIT_SECONDS)
+            elif default_fault == "500":
+                self._send(500, b"unhealthy on purpose")
+            else:
+                self._send(200, b"")
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path != "/invocations":
+                self._send(404, b"not found")
+                return
+            asked = knobs(self.headers.get(CUSTOM))
+            fault = asked.get("fault", default_fault)
+            if fault == "kill":
+                os._exit(3)
+            if fault == "hang":
+                time.sleep(HANG_LIMIT_SECONDS)
+                return
+            if fault == "500":
+                self._send(500, b"the model failed on purpose")
+                return
+            if fault == "garbage":
+                self._send(200, b"\x00\xff<html>not scores</html>\x9c", "text/csv")
+                return
+            if fault == "slow":
+                time.sleep(float(asked.get("seconds", "10")))
+            content_type = self.headers.get("Content-Type", "text/csv")
+            try:
+                rows = rows_of(body, content_type)
+            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                self._send(400, f"unable to parse the payload: {exc}".encode())
+                return
+            scores = [score(r) for r in rows]
+            if fault == "fewrows":
+                scores = scores[:-1]
+            if (self.headers.get("Accept") or "").startswith("application/jsonlines"):
+                out = "".join(json.dumps({"score": p}) + "\n" for p in scores)
+                self._send(200, out.encode(), "application/jsonlines")
+            else:
+                self._send(200, "".join(f"{p!r}\n" for p in scores).encode(), "text/csv")
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fault", choices=["hang", "500"])
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.fault))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
