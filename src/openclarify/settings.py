@@ -42,6 +42,9 @@ class Settings:
     """Twelve-digit account written into ARNs."""
     invoke_deadline_seconds: float = 60.0
     """Upper bound for one InvokeEndpoint, as SageMaker's 60 s container limit."""
+    max_queued_invocations: int = 64
+    """Admission control: how many invocations may wait for a busy variant (beyond the InitialInstanceCount ones
+    running). One more gets ServiceUnavailable (HTTP 503, ``Retry-After``) at once instead of queueing."""
     container_startup_timeout_seconds: float = 240.0
     """How long a remote container may take to answer GET /ping with 200 (SageMaker's default is 4 minutes)."""
     create_grace_seconds: float = 2.0
@@ -104,7 +107,7 @@ def parse_access_keys(items: list[str]) -> dict[str, str]:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in {"port", "max_text_units"}:
+    if name in {"port", "max_text_units", "max_queued_invocations"}:
         return int(raw)
     if name.endswith("_seconds"):
         return float(raw)

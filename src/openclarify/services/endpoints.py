@@ -48,6 +48,8 @@ class LiveVariant:
     runtime: Runtime
     gate: asyncio.Semaphore
     """At most InitialInstanceCount requests run on this variant at once."""
+    admitted: int = 0
+    """Invocations running or waiting on this variant now (admission control, ``services.invocations``)."""
 
 
 @dataclass

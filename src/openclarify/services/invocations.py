@@ -34,7 +34,7 @@ import numpy as np
 
 from openclarify.clarify.config import parse_explainer_config
 from openclarify.clarify.text import model_table, resolve_feature_types, tokenizer
-from openclarify.errors import ModelError, ValidationError, ValidationException
+from openclarify.errors import ModelError, ServiceUnavailable, ValidationError, ValidationException
 from openclarify.services import telemetry
 from openclarify.services.arns import ArnFactory
 from openclarify.services.baselines import (
@@ -107,6 +107,7 @@ class InvocationService:
         allow_https_baseline: bool = False,
         prepare_timeout_seconds: float = 240.0,
         max_text_units: int = 2000,
+        max_queued_invocations: int = 64,
     ) -> None:
         self._endpoints = endpoints
         self._arns = arns
@@ -115,6 +116,7 @@ class InvocationService:
         self._allow_https = allow_https_baseline
         self._prepare_timeout = prepare_timeout_seconds
         self._max_text_units = max_text_units
+        self._max_queued = max_queued_invocations
 
     # -- deployment hook -------------------------------------------------------------------------------------
 
@@ -253,13 +255,27 @@ class InvocationService:
 
     @contextlib.asynccontextmanager
     async def _capacity(self, variant: LiveVariant) -> AsyncIterator[None]:
-        if is_in_process(variant.runtime):
-            waiting = time.perf_counter()
-            async with variant.gate:
-                telemetry.current().add_queue(time.perf_counter() - waiting)
+        """Admission control, then the variant's gate. At most InitialInstanceCount invocations run and
+        ``max_queued_invocations`` wait per variant; one more is refused at once with a retryable
+        ServiceUnavailable rather than queued past any useful deadline."""
+        if variant.admitted >= variant.instance_count + self._max_queued:
+            raise ServiceUnavailable(
+                f"Variant {variant.name} is at capacity: {variant.instance_count} invocation(s) running and "
+                f"{self._max_queued} waiting. Retry after a moment, or raise InitialInstanceCount or the "
+                "server's max_queued_invocations.",
+                RetryAfter=1,
+            )
+        variant.admitted += 1
+        try:
+            if is_in_process(variant.runtime):
+                waiting = time.perf_counter()
+                async with variant.gate:
+                    telemetry.current().add_queue(time.perf_counter() - waiting)
+                    yield
+            else:
                 yield
-        else:
-            yield
+        finally:
+            variant.admitted -= 1
 
     async def _explain(
         self,

@@ -102,4 +102,6 @@ def error(exc: ServiceError, request_id: str) -> Response:
             payload["LogStreamArn"] = exc.details["LogStreamArn"]
     body = json.dumps(payload, separators=(",", ":"))
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": exc.code, "Content-Type": "application/json"}
+    if "RetryAfter" in exc.details:  # a busy variant: when to try again, in seconds
+        headers["Retry-After"] = str(exc.details["RetryAfter"])
     return Response(body, awsjson.status_for(exc.code), headers)
