@@ -14,6 +14,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	bash tests/web/ensure_chromium.sh
+	sh .ci/ensure-postgres
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev

@@ -132,3 +132,13 @@ def sagemaker(server: LiveServer):
 @pytest.fixture(scope="session")
 def sagemaker_runtime(server: LiveServer):
     return server.client("sagemaker-runtime")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server on loopback for this session (tests/pgserver.py); ``.create_database()``."""
+    from tests.pgserver import PostgresServer
+
+    pg = PostgresServer(free_port()).start()
+    yield pg
+    pg.stop()

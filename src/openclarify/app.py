@@ -24,7 +24,7 @@ from openclarify.services.invocations import InvocationService
 from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckService
 from openclarify.services.telemetry import instrument_runtimes
 from openclarify.settings import Settings
-from openclarify.store import SQLiteStore
+from openclarify.store import Store, open_store
 from openclarify.web import console_routes
 from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import precheck_api, runtime_api
@@ -44,7 +44,7 @@ class Components:
     """Everything build_app wired together; reachable as ``app.state.components``."""
 
     settings: Settings
-    store: SQLiteStore
+    store: Store
     control_plane: ControlPlane
     verifier: SigV4Verifier | None
     """None when no access keys are configured (authentication off)."""
@@ -53,7 +53,7 @@ class Components:
 
 
 def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
-    store = SQLiteStore(settings.data_dir / DB_FILE)
+    store = open_store(settings.database_url, settings.data_dir / DB_FILE)
     arns = ArnFactory(settings.region, settings.account_id)
     roots = settings.resolved_model_roots()
     models = ModelService(store, arns, roots)

@@ -28,6 +28,9 @@ class Settings:
     port: int = 8080
     data_dir: Path = field(default_factory=default_data_dir)
     """SQLite state (``openclarify.db``) and the optional ``credentials`` file live here."""
+    database_url: str | None = None
+    """Where the control-plane state lives: None for ``<data_dir>/openclarify.db`` (SQLite), ``sqlite:///path``,
+    or ``postgresql://user@host:port/db`` (shared between servers; required by ``ray``)."""
     model_roots: tuple[Path, ...] = ()
     """Directories a ModelDataUrl may point into. Empty means: the current directory and ``data_dir``."""
     access_keys: tuple[tuple[str, str], ...] = ()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import LiveServer
 from tests.control.helpers import FAST_WAIT, unique, variant
 
 
-def test_everything_is_back_after_a_restart(tmp_path, model_root, model_files):
-    server = LiveServer(tmp_path / "state", [model_root]).start()
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_everything_is_back_after_a_restart(tmp_path, model_root, model_files, backend, request):
+    extra = [] if backend == "sqlite" else ["--database-url", request.getfixturevalue("postgres").create_database()]
+    server = LiveServer(tmp_path / "state", [model_root], extra_args=extra).start()
     try:
         sm = server.client("sagemaker")
         explainer = {"ClarifyExplainerConfig": {"ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "0,0,0,0"}}}}

@@ -21,6 +21,12 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
         "(default: $XDG_DATA_HOME/openclarify, else ~/.local/share/openclarify)",
     ),
     (
+        "database_url",
+        str,
+        "control-plane database: postgresql://user@host:port/db (shared, needs the postgres extra) or "
+        "sqlite:///path (default: <data-dir>/openclarify.db)",
+    ),
+    (
         "model_roots",
         Path,
         "directory a ModelDataUrl or ShapBaselineUri may point into; repeatable "

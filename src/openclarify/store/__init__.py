@@ -1,4 +1,7 @@
-"""Persistence. Services depend on the :class:`Store` protocol only; SQLite is the default backend."""
+"""Persistence. Services depend on the :class:`Store` protocol only; SQLite is the default backend and
+PostgreSQL (``postgresql://`` database URLs, the ``postgres`` extra) the shared one."""
+
+from pathlib import Path
 
 from openclarify.store.base import (
     AlreadyExists,
@@ -8,6 +11,29 @@ from openclarify.store.base import (
     NotFound,
     Store,
 )
+from openclarify.store.postgres import PostgresStore, is_postgres_url
 from openclarify.store.sqlite import SQLiteStore
 
-__all__ = ["AlreadyExists", "EndpointConfigRow", "EndpointRow", "ModelRow", "NotFound", "SQLiteStore", "Store"]
+
+def open_store(database_url: str | None, default_sqlite_path: Path) -> Store:
+    """The store a database URL names: ``postgresql://...``, ``sqlite:///path``, or None for the default file."""
+    if not database_url:
+        return SQLiteStore(default_sqlite_path)
+    if is_postgres_url(database_url):
+        return PostgresStore(database_url)
+    if database_url.startswith("sqlite:///"):
+        return SQLiteStore(Path(database_url.removeprefix("sqlite:///")).expanduser())
+    raise ValueError("database URL must start with postgresql://, postgres:// or sqlite:///")
+
+
+__all__ = [
+    "AlreadyExists",
+    "EndpointConfigRow",
+    "EndpointRow",
+    "ModelRow",
+    "NotFound",
+    "PostgresStore",
+    "SQLiteStore",
+    "Store",
+    "open_store",
+]

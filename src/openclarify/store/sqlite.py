@@ -12,11 +12,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+from openclarify.store.migrations import migrations
 
 
 class SQLiteStore:
@@ -33,22 +33,19 @@ class SQLiteStore:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def migrate(self) -> None:
-        """Apply numbered ``migrations/NNNN_*.sql`` files not yet recorded in ``schema_migrations``."""
-        scripts = sorted(
-            (p for p in resources.files("openclarify.store.migrations").iterdir() if p.name.endswith(".sql")),
-            key=lambda p: p.name,
-        )
+        """Apply the numbered ``migrations/sqlite/NNNN_*.sql`` not yet recorded in ``schema_migrations``."""
         with self._tx() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            for script in scripts:
-                version = int(script.name.split("_", 1)[0])
-                if version in done:
+            for migration in migrations("sqlite"):
+                if migration.version in done:
                     continue
                 # executescript would COMMIT our transaction; run statement by statement instead.
-                for statement in _statements(script.read_text(encoding="utf-8")):
+                for statement in migration.statements:
                     conn.execute(statement)
-                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, script.name))
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (migration.version, migration.name)
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -191,8 +188,3 @@ class SQLiteStore:
 
     def delete_endpoint(self, name: str) -> None:
         self._delete("endpoints", name)
-
-
-def _statements(script: str) -> list[str]:
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

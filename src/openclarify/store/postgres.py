@@ -1,0 +1,227 @@
+"""PostgreSQL backend: the same :class:`~openclarify.store.base.Store` protocol as SQLite, for servers that share
+state between processes or machines (``--database-url postgresql://...``, required by ``serve --ray``).
+
+psycopg 3 (the ``postgres`` extra) is imported when the store is built, so the embedded default never needs it.
+One connection guarded by a lock, as the SQLite store: control-plane writes are rare and short. A connection
+that broke (server restart, network) is reopened once per call; a call never retries a write that may have
+committed. Every write is one transaction; ``replace_endpoint`` locks the row (``SELECT ... FOR UPDATE``) so its
+status check and its write cannot interleave with another server's. JSON is kept as TEXT so Describe* echoes
+requests with their keys in the submitted order (JSONB would reorder them).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+from openclarify.store.migrations import migrations
+
+# Any constant shared by every openclarify server using the database: serialises concurrent migrations.
+_MIGRATION_LOCK = 0x6F636C72
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+class PostgresStore:
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise RuntimeError(
+                "a postgresql:// database URL needs psycopg: pip install 'openclarify[postgres]'"
+            ) from exc
+        self._psycopg = psycopg
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        return self._psycopg.connect(self._url, connect_timeout=int(max(1, self._connect_timeout)))
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Apply the numbered ``migrations/postgres/NNNN_*.sql`` not yet recorded in ``schema_migrations``.
+
+        An advisory lock held for the transaction makes servers starting together apply each script once."""
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+            cur.execute("SELECT version FROM schema_migrations")
+            done = {r[0] for r in cur.fetchall()}
+            for migration in migrations("postgres"):
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (migration.version, migration.name)
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """A cursor inside one transaction, committed on success and rolled back on any exception."""
+        with self._lock:
+            if self._conn.closed or self._conn.broken:
+                self._conn = self._connect()
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except self._psycopg.OperationalError:
+                if self._conn.broken:
+                    self._conn.close()
+                raise
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query; retried once on a fresh connection if the old one had broken."""
+        for attempt in (1, 2):
+            try:
+                with self._tx() as cur:
+                    cur.execute(sql, params)
+                    return cur.fetchall()
+            except self._psycopg.OperationalError:
+                if attempt == 2 or not self._conn.closed:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- models and endpoint configs share a shape -------------------------------------------------------------
+
+    def _insert_simple(self, table: str, row: ModelRow | EndpointConfigRow) -> None:
+        try:
+            with self._tx() as cur:
+                cur.execute(
+                    f"INSERT INTO {table} (key, name, arn, creation_time, request) VALUES (%s, %s, %s, %s, %s)",
+                    (row.name.lower(), row.name, row.arn, row.creation_time, json.dumps(row.request)),
+                )
+        except self._psycopg.errors.UniqueViolation as exc:
+            raise AlreadyExists(row.name) from exc
+
+    def _get_simple(self, table: str, cls: type, name: str) -> Any:
+        rows = self._read(f"SELECT name, arn, creation_time, request FROM {table} WHERE key = %s", (name.lower(),))
+        if not rows:
+            raise NotFound(name)
+        name_, arn, created, request = rows[0]
+        return cls(name_, arn, created, json.loads(request))
+
+    def _list_simple(self, table: str, cls: type) -> list[Any]:
+        rows = self._read(f"SELECT name, arn, creation_time, request FROM {table} ORDER BY key")
+        return [cls(n, a, c, json.loads(r)) for n, a, c, r in rows]
+
+    def _delete(self, table: str, name: str) -> None:
+        with self._tx() as cur:
+            cur.execute(f"DELETE FROM {table} WHERE key = %s", (name.lower(),))
+            if cur.rowcount == 0:
+                raise NotFound(name)
+
+    def insert_model(self, row: ModelRow) -> None:
+        self._insert_simple("models", row)
+
+    def get_model(self, name: str) -> ModelRow:
+        return self._get_simple("models", ModelRow, name)
+
+    def list_models(self) -> list[ModelRow]:
+        return self._list_simple("models", ModelRow)
+
+    def delete_model(self, name: str) -> None:
+        self._delete("models", name)
+
+    def insert_endpoint_config(self, row: EndpointConfigRow) -> None:
+        self._insert_simple("endpoint_configs", row)
+
+    def get_endpoint_config(self, name: str) -> EndpointConfigRow:
+        return self._get_simple("endpoint_configs", EndpointConfigRow, name)
+
+    def list_endpoint_configs(self) -> list[EndpointConfigRow]:
+        return self._list_simple("endpoint_configs", EndpointConfigRow)
+
+    def delete_endpoint_config(self, name: str) -> None:
+        self._delete("endpoint_configs", name)
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+
+    _ENDPOINT_COLUMNS = (
+        "key, name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
+        "pending, request"
+    )
+    _ENDPOINT_SELECT = (
+        "SELECT name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
+        "pending, request FROM endpoints"
+    )
+
+    @staticmethod
+    def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
+        return (
+            row.name.lower(),
+            row.name,
+            row.arn,
+            row.status,
+            row.creation_time,
+            row.last_modified_time,
+            row.config_name,
+            json.dumps(row.deployment),
+            row.failure_reason,
+            None if row.pending is None else json.dumps(row.pending),
+            None if row.request is None else json.dumps(row.request),
+        )
+
+    @staticmethod
+    def _endpoint_row(r: tuple[Any, ...]) -> EndpointRow:
+        name, arn, status, created, modified, config_name, deployment, reason, pending, request = r
+        return EndpointRow(
+            name=name,
+            arn=arn,
+            status=status,
+            creation_time=created,
+            last_modified_time=modified,
+            config_name=config_name,
+            deployment=json.loads(deployment),
+            failure_reason=reason,
+            pending=None if pending is None else json.loads(pending),
+            request=None if request is None else json.loads(request),
+        )
+
+    def insert_endpoint(self, row: EndpointRow) -> None:
+        try:
+            with self._tx() as cur:
+                cur.execute(
+                    f"INSERT INTO endpoints ({self._ENDPOINT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})",
+                    self._endpoint_values(row),
+                )
+        except self._psycopg.errors.UniqueViolation as exc:
+            raise AlreadyExists(row.name) from exc
+
+    def get_endpoint(self, name: str) -> EndpointRow:
+        rows = self._read(f"{self._ENDPOINT_SELECT} WHERE key = %s", (name.lower(),))
+        if not rows:
+            raise NotFound(name)
+        return self._endpoint_row(rows[0])
+
+    def list_endpoints(self) -> list[EndpointRow]:
+        return [self._endpoint_row(r) for r in self._read(f"{self._ENDPOINT_SELECT} ORDER BY key")]
+
+    def replace_endpoint(self, row: EndpointRow, *, expected_status: str | None = None) -> None:
+        values = self._endpoint_values(row)
+        with self._tx() as cur:
+            cur.execute("SELECT status FROM endpoints WHERE key = %s FOR UPDATE", (row.name.lower(),))
+            current = cur.fetchone()
+            if current is None or (expected_status is not None and current[0] != expected_status):
+                raise NotFound(row.name)
+            cur.execute(
+                "UPDATE endpoints SET name = %s, arn = %s, status = %s, creation_time = %s, last_modified_time = %s, "
+                "config_name = %s, deployment = %s, failure_reason = %s, pending = %s, request = %s WHERE key = %s",
+                (*values[1:], values[0]),
+            )
+
+    def delete_endpoint(self, name: str) -> None:
+        self._delete("endpoints", name)
