@@ -58,6 +58,13 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
     ),
     ("allow_https_baseline", "flag", "let ShapBaselineUri be fetched over https (default: off)"),
     ("clock_skew_seconds", float, "largest accepted X-Amz-Date difference from the server clock (default: 900)"),
+    (
+        "max_queued_invocations",
+        int,
+        "how many invocations may wait for a busy variant; one more gets "
+        "ServiceUnavailable (503) at once (default: 64)",
+    ),
+    ("max_text_units", int, "most text units one record may have to be explained (default: 2000; docs/text.md)"),
     ("console", "switch", "serve the web console at / (default: on; only ever served while authentication is off)"),
     (
         "precheck_allowed_hosts",
@@ -68,6 +75,23 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
     ("precheck_timeout_seconds", float, "upper bound of one POST /-/precheck (default: 30)"),
 )
 ENV_ONLY = (("access_keys", "AKID:SECRET pairs separated by commas; turns authentication on"),)
+
+
+def options() -> list[tuple[str, object, str]]:
+    """OPTIONS for the fields Settings has, plus a plain flag for any field added without an entry here."""
+    from dataclasses import MISSING, fields
+
+    from openclarify.settings import Settings
+
+    known = {f.name: f for f in fields(Settings)}
+    out = [option for option in OPTIONS if option[0] in known]
+    listed = {name for name, _, _ in OPTIONS} | {name for name, _ in ENV_ONLY}
+    for name, f in known.items():
+        if name not in listed:
+            default = f.default if f.default is not MISSING else None
+            kind = "flag" if isinstance(default, bool) else type(default) if default is not None else str
+            out.append((name, kind, f"see docs/cli.md (default: {default})"))
+    return out
 
 
 def env_name(field: str) -> str:
@@ -85,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=f"Environment only:\n{env_lines}\nSee docs/cli.md for every setting.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for field, kind, text in OPTIONS:
+    for field, kind, text in options():
         flag = "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
         help_text = f"{text} [env {env_name(field)}]"
         if kind == "flag":
@@ -104,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from openclarify.app import run as run_server
     from openclarify.settings import Settings
 
-    overrides = {field: getattr(args, field) for field, _, _ in OPTIONS}
+    overrides = {field: getattr(args, field) for field, _, _ in options()}
     if overrides["model_roots"]:
         overrides["model_roots"] = tuple(overrides["model_roots"])
     try:

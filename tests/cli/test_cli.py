@@ -1,0 +1,106 @@
+"""The ``openclarify`` client commands as a user runs them: subprocesses against a live server."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import free_port
+from tests.web.conftest import N_FEATURES
+
+from openclarify.commands.serve import env_name
+from openclarify.settings import Settings
+
+DOCS = Path(__file__).parent.parent.parent / "docs" / "cli.md"
+
+
+def cli(*args: str, url: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
+    env["COLUMNS"] = "200"
+    if url:
+        env["AWS_ENDPOINT_URL_SAGEMAKER"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "openclarify", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_invoke_streams_batches_reports_a_bad_record_by_line_and_goes_on(console_server, explained_endpoint, tmp_path):
+    good = ",".join(["0.5"] * N_FEATURES)
+    lines = [good, good, "1,2,3", good, "", good]  # line 3 has 3 features, line 5 is blank
+    source = tmp_path / "records.csv"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = cli(
+        "invoke",
+        explained_endpoint,
+        str(source),
+        "--output",
+        str(out),
+        "--batch-size",
+        "2",
+        "--extended",
+        url=console_server.url,
+    )
+    assert result.returncode == 1, result.stderr
+    assert re.search(r"^line 3: ValidationError: .+", result.stderr, re.M)
+    assert "4 of 5 records answered (4 explained); 1 failed" in result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 4, 6]
+    for row in rows:
+        assert len(row["explanation"]) == N_FEATURES
+        phi = sum(f["attributions"][0]["attribution"][0] for f in row["explanation"])
+        assert abs(row["openclarify"]["expected_value"][0] + phi - float(row["prediction"])) < 1e-9
+
+
+def test_invoke_reads_json_lines_from_stdin_and_no_explain_skips_explanations(console_server, explained_endpoint):
+    records = "\n".join(json.dumps([0.1 * j] * N_FEATURES) for j in range(3))
+    result = cli("invoke", explained_endpoint, "--no-explain", url=console_server.url, stdin=records)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 3]
+    assert all(r["explanation"] is None and 0 <= r["prediction"]["score"] <= 1 for r in rows)
+    assert "3 of 3 records answered (predictions only)" in result.stderr
+
+
+def test_list_and_describe_through_boto3(console_server, explained_endpoint):
+    listing = cli("endpoints", url=console_server.url)
+    assert listing.returncode == 0, listing.stderr
+    assert re.search(rf"{explained_endpoint}\s+│\s+InService", listing.stdout)
+    described = cli("configs", "describe", "web-config", "--json", "--endpoint-url", console_server.url)
+    assert json.loads(described.stdout)["ExplainerConfig"]["ClarifyExplainerConfig"]["ShapConfig"]["Seed"] == 5
+    models = cli("models", "list", "--json", url=console_server.url)
+    assert "web-model" in [m["ModelName"] for m in json.loads(models.stdout)]
+
+
+def test_errors_are_one_line_with_the_fix_and_a_meaningful_exit_code(console_server, explained_endpoint, tmp_path):
+    missing = cli("models", "describe", "no-such-model", url=console_server.url)
+    assert missing.returncode == 4
+    assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("openclarify: ValidationException:")
+    unreachable = cli("endpoints", "--endpoint-url", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 3
+    assert unreachable.stderr.count("\n") == 1 and "openclarify serve" in unreachable.stderr
+    no_file = cli("invoke", explained_endpoint, str(tmp_path / "nope.csv"), url=console_server.url)
+    assert no_file.returncode == 2 and no_file.stderr.startswith("openclarify: cannot read")
+    unknown = cli("invoke", "no-such-endpoint", url=console_server.url, stdin="1,2\n")
+    assert unknown.returncode == 4 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_serve_help_and_docs_cover_every_setting_flag_and_exit_code():
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    help_text = " ".join(cli("serve", "--help").stdout.split())
+    docs = DOCS.read_text()
+    for name in fields:
+        assert env_name(name) in help_text.replace("- ", "-").replace(" _", "_"), name
+        assert env_name(name) in docs, name
+    for flag in set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}:
+        assert f"`{flag}" in docs, flag
+    for command in ("serve", "demo", "models", "configs", "endpoints", "invoke"):
+        for flag in set(re.findall(r"(--[a-z][a-z-]+)", cli(command, "--help").stdout)) - {"--help"}:
+            assert f"`{flag}" in docs, (command, flag)
+    for code in ("0", "1", "2", "3", "4", "130"):
+        assert re.search(rf"^\| `?{code}`? \|", docs, re.M), code
