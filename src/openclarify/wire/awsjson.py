@@ -43,16 +43,41 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
+MAX_DEPTH = 64
+"""Deepest JSON nesting a request body may have; no SageMaker input shape comes near it."""
+
+
 def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
         params = json.loads(body)
+    except RecursionError:
+        raise SerializationError(f"The request body nests JSON deeper than {MAX_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise SerializationError("The request body is not valid JSON.") from exc
     if not isinstance(params, dict):
         raise SerializationError("The request body must be a JSON object.")
+    if too_deep(params, MAX_DEPTH):
+        raise SerializationError(f"The request body nests JSON deeper than {MAX_DEPTH} levels.")
     return params
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` deep (iterative: safe on any depth)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def ok(payload: dict[str, Any], request_id: str) -> Response:
