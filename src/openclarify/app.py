@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
-from openclarify.services.endpoints import Preparer
+from openclarify.services.endpoints import Preparer, RuntimeFactory
 from openclarify.services.invocations import InvocationService
 from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckService
 from openclarify.services.telemetry import instrument_runtimes
@@ -52,7 +52,11 @@ class Components:
     metrics: wire_metrics.Metrics
 
 
-def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> Components:
+def build_components(
+    settings: Settings,
+    preparers: Sequence[Preparer] = (),
+    runtime_factory: RuntimeFactory | None = None,
+) -> Components:
     store = open_store(settings.database_url, settings.data_dir / DB_FILE)
     arns = ArnFactory(settings.region, settings.account_id)
     roots = settings.resolved_model_roots()
@@ -68,6 +72,7 @@ def build_components(settings: Settings, preparers: Sequence[Preparer] = ()) -> 
         request_timeout_seconds=settings.invoke_deadline_seconds,
         grace_seconds=settings.create_grace_seconds,
         preparers=(instrument_runtimes, *preparers),  # first, so baselines are scored through it too
+        runtime_factory=runtime_factory,
     )
     invocations = InvocationService(
         endpoints,
@@ -94,10 +99,12 @@ def build_app(
     *,
     route_factories: Sequence[RouteFactory] = (),
     preparers: Sequence[Preparer] = (),
+    runtime_factory: RuntimeFactory | None = None,
 ) -> Starlette:
     """The ASGI app. ``route_factories`` add routes that need the wired components (e.g. the invocation API,
-    which looks up live endpoints); ``preparers`` run before an endpoint goes InService."""
-    components = build_components(settings, preparers)
+    which looks up live endpoints); ``preparers`` run before an endpoint goes InService; ``runtime_factory``
+    builds each variant's model (Ray Serve replicas in ``serve --ray``)."""
+    components = build_components(settings, preparers, runtime_factory)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -31,6 +31,11 @@ class Settings:
     database_url: str | None = None
     """Where the control-plane state lives: None for ``<data_dir>/openclarify.db`` (SQLite), ``sqlite:///path``,
     or ``postgresql://user@host:port/db`` (shared between servers; required by ``ray``)."""
+    ray: bool = False
+    """Run as a Ray Serve application: HTTP on Ray's proxy at host:port, each variant's model as a deployment
+    with InitialInstanceCount replicas (docs/scaling.md). Needs the ``ray`` extra and a PostgreSQL database_url."""
+    ray_address: str | None = None
+    """The Ray cluster to join (``ray.init(address=...)``); default ``auto``, the local ``ray start`` head."""
     model_roots: tuple[Path, ...] = ()
     """Directories a ModelDataUrl may point into. Empty means: the current directory and ``data_dir``."""
     access_keys: tuple[tuple[str, str], ...] = ()
@@ -114,7 +119,7 @@ def _convert(name: str, raw: str) -> object:
         return int(raw)
     if name.endswith("_seconds"):
         return float(raw)
-    if name in {"insecure", "allow_https_baseline", "console"}:
+    if name in {"insecure", "allow_https_baseline", "console", "ray"}:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if name in {"data_dir", "credentials_file"}:
         return Path(raw).expanduser()

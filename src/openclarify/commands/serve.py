@@ -26,6 +26,8 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
         "control-plane database: postgresql://user@host:port/db (shared, needs the postgres extra) or "
         "sqlite:///path (default: <data-dir>/openclarify.db)",
     ),
+    ("ray", "flag", "run as a Ray Serve application on a running Ray cluster (needs --database-url postgresql://)"),
+    ("ray_address", str, "Ray cluster address for --ray (default: auto, the local 'ray start --head')"),
     (
         "model_roots",
         Path,
@@ -135,8 +137,16 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.from_env(**overrides)
     except ValueError as exc:
         raise CliError(f"invalid setting: {exc}. See 'openclarify serve --help'.", EXIT_USAGE) from None
+    if settings.ray:
+        try:
+            from openclarify.serving.ray import RaySetupError
+            from openclarify.serving.ray import run as run_server
+        except ImportError as exc:
+            raise CliError(f"--ray needs Ray Serve: pip install 'openclarify[ray]' ({exc})", EXIT_USAGE) from None
+    else:
+        RaySetupError = UnsafeBinding  # nothing more to catch without --ray
     try:
         run_server(settings)
-    except UnsafeBinding as exc:
+    except (UnsafeBinding, RaySetupError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     return 0

@@ -12,7 +12,7 @@ import numpy as np
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
-from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, PredictFn, as_outputs, tabular_values
+from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
 from openclarify.kernelshap.solver import exact_shapley, leading_players, odd_interaction_terms, paired_regression
 
 # The estimator's name and version travel with every result, so an audit can tell which one ran.
@@ -69,6 +69,7 @@ def explain(
     design: CoalitionDesign | None = None,
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, CoalitionDesign] | None = None,
+    map_predict: MapPredictFn | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -83,6 +84,9 @@ def explain(
     ``should_stop``, checked between blocks of synthetic rows, ends the sampling early: the result is
     then the estimate from the coalitions evaluated so far, with ``complete=False`` and error bars to
     match (see ``explain_game``).
+    ``map_predict(predict, batches)`` evaluates the batches of at most ``max_rows`` synthetic rows and yields
+    their outputs in order (default: one after the other); a distributed caller fans them out across model
+    replicas. The batches are the same either way, so the result is bitwise the same for the same seed.
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -112,7 +116,7 @@ def explain(
     players = np.flatnonzero(np.any(baseline != x, axis=0))
 
     def values(design: CoalitionDesign) -> tuple[np.ndarray, int]:
-        return tabular_values(predict, x, baseline, players, design, fx_out, max_rows)
+        return tabular_values(predict, x, baseline, players, design, fx_out, max_rows, map_predict)
 
     result = explain_game(
         values,

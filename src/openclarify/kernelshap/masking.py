@@ -7,7 +7,8 @@ saves a worthwhile share of the batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -37,6 +38,17 @@ def as_outputs(raw: object, n_rows: int, n_outputs: int | None, what: str) -> np
     return out
 
 
+def serial_map(predict: PredictFn, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The default ``map_predict``: one batch after the other, in this thread."""
+    for batch in batches:
+        yield predict(batch)
+
+
+MapPredictFn = Callable[[PredictFn, Iterable[np.ndarray]], Iterator[np.ndarray]]
+"""Evaluates ``predict`` on each batch and yields the outputs in the batches' order. A distributed caller may
+run several batches at once (fan-out) as long as it yields in order: the values, hence the result, are the same."""
+
+
 def tabular_values(
     predict: PredictFn,
     x: np.ndarray,
@@ -45,48 +57,64 @@ def tabular_values(
     design: CoalitionDesign,
     fx: np.ndarray,
     max_rows: int = DEFAULT_MAX_ROWS,
+    map_predict: MapPredictFn | None = None,
 ) -> tuple[np.ndarray, int]:
     """v(S) for every coalition of the design, (n, D), and the number of model rows evaluated.
 
     ``players`` maps player j to its feature column; features that are not players equal x in
-    every baseline row, so masking them would change nothing.
+    every baseline row, so masking them would change nothing. ``map_predict`` (default: serial) evaluates
+    the batches of synthetic rows; it receives them lazily, so it can keep a bounded number in flight.
     """
     b, m = baseline.shape
     d = fx.shape[0]
     # Which baseline cells differ from x: a masked-out player only changes a row where they do.
     differs = (baseline[:, players] != x[players]).astype(np.float32)
     values = np.empty((design.n_coalitions, d))
-    rows_evaluated = 0
     masks_per_chunk = max(1, min(max_rows // b, design.n_coalitions))
     every_feature_plays = players.shape[0] == m
     full = None if every_feature_plays else np.ones((masks_per_chunk, m), dtype=bool)
-    for start, player_masks in design.mask_chunks(masks_per_chunk):
-        c = player_masks.shape[0]
-        if full is None:
-            feature_masks = player_masks
-        else:
-            feature_masks = full[:c]
-            feature_masks[:, players] = player_masks
-        if b == 1:
-            synthetic = np.where(feature_masks, x, baseline)
-        else:
-            synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
-        unknown = ((~player_masks).astype(np.float32) @ differs.T).reshape(-1) > 0
-        known = ~unknown
-        n_known = int(known.sum())
-        if n_known * 8 >= c * b:
-            # Enough rows are x itself to be worth carving out of the batch.
+    # (start, c, known, carved) per chunk, in the order its batch is handed to map_predict.
+    pending: deque[tuple[int, int, np.ndarray, bool]] = deque()
+
+    def batches() -> Iterator[np.ndarray]:
+        for start, player_masks in design.mask_chunks(masks_per_chunk):
+            c = player_masks.shape[0]
+            if full is None:
+                feature_masks = player_masks
+            else:
+                feature_masks = full[:c]
+                feature_masks[:, players] = player_masks
+            if b == 1:
+                synthetic = np.where(feature_masks, x, baseline)
+            else:
+                synthetic = np.where(feature_masks[:, None, :], x, baseline[None, :, :]).reshape(c * b, m)
+            unknown = ((~player_masks).astype(np.float32) @ differs.T).reshape(-1) > 0
+            known = ~unknown
+            # Enough rows are x itself to be worth carving out of the batch. Otherwise a few known rows cost
+            # less to predict than the copy that would skip them; their value is still taken as f(x), so the
+            # result does not depend on the shortcut.
+            carved = int(known.sum()) * 8 >= c * b
+            pending.append((start, c, known, carved))
+            yield synthetic[unknown] if carved else synthetic
+
+    def evaluate(batch: np.ndarray) -> np.ndarray:
+        return predict(batch) if batch.shape[0] else np.empty((0, d))
+
+    rows_evaluated = 0
+    for raw in (map_predict or serial_map)(evaluate, batches()):
+        start, c, known, carved = pending.popleft()
+        if carved:
             outputs = np.empty((c * b, d))
             outputs[known] = fx
-            todo = synthetic[unknown]
-            if todo.shape[0]:
-                outputs[unknown] = as_outputs(predict(todo), todo.shape[0], d, "synthetic rows")
-            rows_evaluated += todo.shape[0]
+            n_todo = c * b - int(known.sum())
+            if n_todo:
+                outputs[~known] = as_outputs(raw, n_todo, d, "synthetic rows")
+            rows_evaluated += n_todo
         else:
-            # A few known rows cost less to predict than the copy that would skip them; their
-            # value is still taken as f(x), so the result does not depend on the shortcut.
-            outputs = as_outputs(predict(synthetic), c * b, d, "synthetic rows")
+            outputs = as_outputs(raw, c * b, d, "synthetic rows")
             outputs[known] = fx
             rows_evaluated += c * b
         values[start : start + c] = outputs if b == 1 else outputs.reshape(c, b, d).mean(axis=1)
+    if pending:
+        raise RuntimeError("map_predict yielded fewer outputs than it was given batches")
     return values, rows_evaluated

@@ -27,7 +27,7 @@ from typing import Any
 import anyio.to_thread
 
 from openclarify.errors import ServiceError, ValidationError, ValidationException
-from openclarify.runtimes import ModelLoadError, Runtime, build_spec, create_runtime
+from openclarify.runtimes import ModelLoadError, Runtime, RuntimeSpec, build_spec, create_runtime
 from openclarify.services.arns import ArnFactory
 from openclarify.services.endpoint_configs import EndpointConfigService
 from openclarify.services.models import ModelService, model_container
@@ -78,6 +78,12 @@ class LiveEndpoint:
 
 
 Preparer = Callable[[LiveEndpoint], Awaitable[None]]
+RuntimeFactory = Callable[[RuntimeSpec, str, str], Runtime]
+"""(spec, endpoint name, variant name) -> an unloaded runtime."""
+
+
+def in_process_runtime(spec: RuntimeSpec, endpoint: str, variant: str) -> Runtime:
+    return create_runtime(spec)
 
 
 class EndpointService:
@@ -93,8 +99,11 @@ class EndpointService:
         request_timeout_seconds: float = 60.0,
         grace_seconds: float = 2.0,
         preparers: Sequence[Preparer] = (),
+        runtime_factory: RuntimeFactory | None = None,
     ) -> None:
         self._store = store
+        self._runtime_factory = runtime_factory or in_process_runtime
+        """Builds each variant's runtime: in process by default, Ray Serve replicas in ``serve --ray``."""
         self._arns = arns
         self._models = models
         self._configs = configs
@@ -298,7 +307,7 @@ class EndpointService:
         live = LiveEndpoint(name, config_name, deployment["config"], variants)
         try:
             for pv in deployment["config"]["ProductionVariants"]:
-                variants.append(await self._load_variant(pv, deployment["models"]))
+                variants.append(await self._load_variant(name, pv, deployment["models"]))
             for prepare in self._preparers:
                 await prepare(live)
         except BaseException as exc:
@@ -313,7 +322,7 @@ class EndpointService:
             raise
         return live
 
-    async def _load_variant(self, pv: Mapping[str, Any], models: Mapping[str, Any]) -> LiveVariant:
+    async def _load_variant(self, endpoint: str, pv: Mapping[str, Any], models: Mapping[str, Any]) -> LiveVariant:
         vname = pv["VariantName"]
         model_request = models[pv["ModelName"].lower()]
         count = int(pv.get("InitialInstanceCount", 1))
@@ -326,7 +335,7 @@ class EndpointService:
                 startup_timeout_seconds=min(startup, self._startup_timeout),
                 request_timeout_seconds=self._request_timeout,
             )
-            runtime = create_runtime(spec)
+            runtime = self._runtime_factory(spec, endpoint, vname)
             await anyio.to_thread.run_sync(runtime.load)
         except ModelLoadError as exc:
             raise _DeployFailed(f"Variant {vname} (model {model_request['ModelName']}): {exc}") from None

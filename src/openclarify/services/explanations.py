@@ -401,9 +401,11 @@ def _explain_in_process(
         link=_link(prepared.config),
         fx=fx,
         baseline_outputs=base_scores,
-        max_rows=IN_PROCESS_ROWS,
+        # A distributed runtime (serve --ray) fans the batches out across its replicas, in batches of its size.
+        max_rows=getattr(runtime, "fanout_rows", None) or IN_PROCESS_ROWS,
         designs=_designs(prepared),
         should_stop=should_stop,
+        map_predict=getattr(runtime, "map_predict", None),
     )
 
 
