@@ -139,3 +139,16 @@ def test_invocation_records_and_headers(fuzz_app):
         fuzz_app.send("POST", f"/endpoints/{endpoint}/invocations", body, headers)
 
     run()
+
+
+def test_the_guard_sees_a_file_outside_the_roots_and_any_network_attempt(fuzz_app):
+    import socket
+
+    before = len(fuzz_app.violations)
+    with open("/etc/hostname", "rb"):
+        pass
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", 9), timeout=0.2):
+        pass
+    found = fuzz_app.violations[before:]
+    del fuzz_app.violations[before:]  # planted by this test, not by the server
+    assert any("/etc/hostname" in v for v in found) and any("socket.connect" in v for v in found), found
