@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.conftest import free_port
 from tests.web.conftest import N_FEATURES
 
-from openclarify.commands.serve import env_name
+from openclarify.commands.serve import env_name, settings_table
 from openclarify.settings import Settings
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "cli.md"
@@ -94,6 +94,8 @@ def test_serve_help_and_docs_cover_every_setting_flag_and_exit_code():
     fields = {f.name for f in dataclasses.fields(Settings)}
     help_text = " ".join(cli("serve", "--help").stdout.split())
     docs = DOCS.read_text()
+    generated = docs.split("<!-- settings:start", 1)[1].split("-->", 1)[1].split("<!-- settings:end -->")[0]
+    assert generated.strip() == settings_table(), "regenerate the settings table of docs/cli.md (see settings_table)"
     for name in fields:
         assert env_name(name) in help_text.replace("- ", "-").replace(" _", "_"), name
         assert env_name(name) in docs, name

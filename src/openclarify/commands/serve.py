@@ -144,9 +144,22 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise CliError(f"--ray needs Ray Serve: pip install 'openclarify[ray]' ({exc})", EXIT_USAGE) from None
     else:
-        RaySetupError = UnsafeBinding  # nothing more to catch without --ray
+        RaySetupError = UnsafeBinding
     try:
         run_server(settings)
     except (UnsafeBinding, RaySetupError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     return 0
+
+
+def settings_table() -> str:
+    """The settings table of docs/cli.md, between its ``settings`` markers; a test keeps the two equal.
+    Regenerate: ``python -c "from openclarify.commands.serve import settings_table as t; print(t())"``."""
+    lines = ["| Flag | Environment variable | Meaning |", "|---|---|---|"]
+    for field, kind, text in options():
+        flag = "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
+        shown = f"`{flag}` / `--no-{flag[2:]}`" if kind == "switch" else f"`{flag}`"
+        lines.append(f"| {shown} | `{env_name(field)}` | {text.replace('|', '/')} |")
+    for field, text in ENV_ONLY:
+        lines.append(f"| (none: keep secrets off the command line) | `{env_name(field)}` | {text} |")
+    return "\n".join(lines)
