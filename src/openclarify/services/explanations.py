@@ -11,8 +11,8 @@ Two ways to get synthetic-row predictions, same numbers:
   (:func:`array_scores`);
 - **remote containers**: the rows are serialised as the request was (CSV lines, or ``ContentTemplate`` for JSON
   Lines), batched by ``MaxRecordCount`` and ``MaxPayloadInMB``, sent concurrently (the runtime bounds in-flight
-  requests to InitialInstanceCount) and read back in order. A batch the container rejects as too large (HTTP 413)
-  is split in two and retried.
+  requests to InitialInstanceCount) and read back in order. A batch the container rejects as too large (HTTP 413),
+  or, when MaxRecordCount is not set, with any error status, is split in two and retried.
 
 Every stage checks the :class:`Deadline`; past it the thread stops at its next check.
 """
@@ -185,6 +185,7 @@ class RemoteScorer:
         self.content_type = content_type
         self.accept = accept
         self.custom_attributes = custom_attributes
+        self.learned_max: int | None = None
 
     def serialize(self, rows: Sequence[Record]) -> list[bytes]:
         return serialize_rows(
@@ -193,7 +194,8 @@ class RemoteScorer:
 
     def scores(self, lines: Sequence[bytes], what: str) -> np.ndarray:
         """``(len(lines), D)``. Batches go out concurrently; the runtime bounds how many are in flight."""
-        batches = list(batch_lines(lines, self.inference.max_record_count, self.inference.max_payload_in_mb))
+        limit = self.inference.max_record_count or self.learned_max
+        batches = list(batch_lines(lines, limit, self.inference.max_payload_in_mb))
         futures = [self.bridge.submit(self._send(lines[b.start : b.stop], b.body)) for b in batches]
         parts: list[np.ndarray] = []
         try:
@@ -213,13 +215,24 @@ class RemoteScorer:
         try:
             result = await self.runtime.invoke(body, self.content_type, self.accept, self.custom_attributes)
         except ModelError as exc:
-            if exc.original_status_code != 413 or len(lines) < 2:
+            if len(lines) < 2 or not self._may_split(exc):
                 raise
-            # [INF] The container says the batch is too large: halve it and try again (spec §5.6).
+            # [INF] The container refused the batch: halve it and try again (spec §5.6), remembering the size
+            # that works so the rest of this request's batches start there.
             half = len(lines) // 2
+            self.learned_max = min(self.learned_max or half, half)
             first = await self._send(lines[:half], b"\n".join(lines[:half]))
             return first + await self._send(lines[half:], b"\n".join(lines[half:]))
         return [(len(lines), result)]
+
+    def _may_split(self, exc: ModelError) -> bool:
+        """413 always means "too large". Without MaxRecordCount, Clarify sizes batches itself and shrinks them on
+        container errors (spec §5.6): a container that cannot take batches answers an error status to one. A
+        record that fails on its own still fails, with the container's own status and message."""
+        status = exc.original_status_code
+        if status == 413:
+            return True
+        return self.inference.max_record_count is None and status is not None and 400 <= status < 600
 
     def _read(self, result: InvokeResult, n_rows: int, what: str) -> np.ndarray:
         try:
