@@ -92,7 +92,7 @@ class RayRuntime(Runtime):
     def predict(self, X: np.ndarray) -> np.ndarray:
         out, pid = self.handle.predict.remote(X).result(timeout_s=self.spec.request_timeout_seconds)
         self.calls_by_pid[pid] += 1
-        return out
+        return np.array(out)  # a writable copy: arrays from Ray's object store are read-only views
 
     def map_predict(self, predict: Callable[[np.ndarray], np.ndarray], batches: Iterable[np.ndarray]) -> Iterator:
         """The fan-out: up to two batches per replica in flight, outputs yielded in the batches' order."""
