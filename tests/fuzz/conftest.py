@@ -1,12 +1,11 @@
 """Fixtures for the fuzzers: one in-process app (TestClient, lifespan included) with two endpoints to invoke.
 
 ``OPENCLARIFY_FUZZ_SCALE`` multiplies every test's example count (default 1: the fast slice of ``make test``);
-``OPENCLARIFY_FUZZ_REPORT=path`` appends each test's request and status counts there as JSON lines.
+``OPENCLARIFY_FUZZ_REPORT=path`` appends each app's request and status counts there as JSON lines.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,9 +68,9 @@ def deploy(app: FuzzApp, name: str, model_root: Path, explainer: dict | None = N
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory, fuzz_model: Path, request) -> Iterator[FuzzApp]:
+def fuzz_app(tmp_path_factory: pytest.TempPathFactory, fuzz_model: Path) -> Iterator[FuzzApp]:
     data = tmp_path_factory.mktemp("fuzz-data")
-    with FuzzApp(make_settings(data, fuzz_model)) as app:
+    with FuzzApp(make_settings(data, fuzz_model), label="in-process api") as app:
         deploy(app, "plain", fuzz_model)
         deploy(
             app,
@@ -101,17 +100,4 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, fuzz_model: Path, request
         with guarded([data, fuzz_model, Path(tmp_path_factory.getbasetemp())]) as violations:
             app.violations = violations  # type: ignore[attr-defined]
             yield app
-        report = os.environ.get("OPENCLARIFY_FUZZ_REPORT")
-        if report:
-            with open(report, "a", encoding="utf-8") as f:
-                f.write(
-                    json.dumps(
-                        {
-                            "module": request.module.__name__,
-                            "requests": app.tally.requests,
-                            "statuses": app.tally.statuses,
-                        }
-                    )
-                    + "\n"
-                )
         assert not violations, violations[:10]

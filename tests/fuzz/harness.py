@@ -116,8 +116,9 @@ class Tally:
 class FuzzApp:
     """``build_app(settings)`` behind Starlette's TestClient, lifespan included."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, label: str = "app") -> None:
         self.settings = settings
+        self.label = label
         self.client = TestClient(build_app(settings), base_url="http://127.0.0.1", raise_server_exceptions=True)
         self.errors = ServerErrors()
         self.tally = Tally()
@@ -130,6 +131,7 @@ class FuzzApp:
     def __exit__(self, *exc: object) -> None:
         logging.getLogger("openclarify").removeHandler(self.errors)
         self.client.__exit__(*exc)
+        report(self.label, self.tally)
 
     def send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> Any:
         raw = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in headers.items()}  # any bytes may arrive
@@ -143,6 +145,14 @@ class FuzzApp:
         return self.send(
             "POST", "/", raw, {"Content-Type": JSON_TYPE, "X-Amz-Target": f"SageMaker.{operation}", **headers}
         )
+
+
+def report(label: str, tally: Tally) -> None:
+    """Append ``{"suite", "requests", "statuses"}`` to ``$OPENCLARIFY_FUZZ_REPORT`` when it is set."""
+    path = os.environ.get("OPENCLARIFY_FUZZ_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"suite": label, "requests": tally.requests, "statuses": tally.statuses}) + "\n")
 
 
 def check(response: Any, server_errors: list[str]) -> None:

@@ -14,10 +14,12 @@ from tests.fuzz.harness import (
     ANY_JSON,
     JSON_TYPE,
     SUPPORTED,
+    Tally,
     csv_bodies,
     jsonlines_bodies,
     nested_json,
     operation_bodies,
+    report,
 )
 from tests.fuzz.test_fuzz_api import FUZZ
 
@@ -60,7 +62,11 @@ def http_server(tmp_path_factory, fuzz_model):
     live.stop()
 
 
+TALLY = Tally()
+
+
 def check(response: httpx.Response) -> None:
+    TALLY.add(response.status_code)
     assert response.status_code < 500, response.text[:300]
     if response.status_code >= 400:
         payload = response.json()
@@ -92,4 +98,5 @@ def test_control_plane_and_invocations_over_http(http_server):
         check(response)
 
     run()
+    report("real HTTP", TALLY)
     assert "Traceback" not in live.log(), live.log()[-3000:]

@@ -23,7 +23,7 @@ HOST = "127.0.0.1"
 @pytest.fixture(scope="module")
 def secured_app(tmp_path_factory: pytest.TempPathFactory, fuzz_model: Path) -> Iterator[FuzzApp]:
     settings_ = make_settings(tmp_path_factory.mktemp("fuzz-sigv4"), fuzz_model, access_keys=((KEY, SECRET),))
-    with FuzzApp(settings_) as app:
+    with FuzzApp(settings_, label="in-process sigv4") as app:
         yield app
 
 
