@@ -60,7 +60,7 @@ def build_components(
     store = open_store(settings.database_url, settings.data_dir / DB_FILE)
     arns = ArnFactory(settings.region, settings.account_id)
     roots = settings.resolved_model_roots()
-    models = ModelService(store, arns, roots)
+    models = ModelService(store, arns, roots, allowed_hosts=settings.container_allowed_hosts)
     configs = EndpointConfigService(store, arns, models)
     endpoints = EndpointService(
         store,

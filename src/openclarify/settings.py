@@ -65,6 +65,10 @@ class Settings:
     max_text_units: int = 2000
     """Most text units (tokens, sentences or paragraphs, all text columns together) one record may have to be
     explained; more is a ValidationError at invoke (docs/text.md)."""
+    container_allowed_hosts: tuple[str, ...] = ()
+    """Hosts besides loopback that a model's ``Image`` URL may name (comma-separated; ``*`` allows any). Empty:
+    loopback containers only, so CreateModel cannot make the server call an arbitrary address (e.g. a cloud
+    metadata service) on a client's behalf."""
     precheck_allowed_hosts: tuple[str, ...] = ()
     """Hosts besides loopback whose containers ``POST /-/precheck`` may call (comma-separated; ``*`` allows any).
     Empty keeps the pre-check from being used as a proxy into the network (docs/precheck.md)."""
@@ -125,7 +129,7 @@ def _convert(name: str, raw: str) -> object:
         return Path(raw).expanduser()
     if name == "model_roots":
         return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
-    if name == "precheck_allowed_hosts":
+    if name in {"precheck_allowed_hosts", "container_allowed_hosts"}:
         return tuple(h.strip() for h in raw.split(",") if h.strip())
     if name == "access_keys":
         return tuple(parse_access_keys(raw.split(",")).items())

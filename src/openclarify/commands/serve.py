@@ -69,6 +69,12 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
     ("max_text_units", int, "most text units one record may have to be explained (default: 2000; docs/text.md)"),
     ("console", "switch", "serve the web console at / (default: on; only ever served while authentication is off)"),
     (
+        "container_allowed_hosts",
+        lambda raw: tuple(h.strip() for h in raw.split(",") if h.strip()),
+        "hosts besides loopback a model's Image URL may name, comma-separated; '*' allows any (default: none, "
+        "loopback containers only)",
+    ),
+    (
         "precheck_allowed_hosts",
         lambda raw: tuple(h.strip() for h in raw.split(",") if h.strip()),
         "hosts besides loopback whose containers POST /-/precheck may call, comma-separated; '*' allows any "

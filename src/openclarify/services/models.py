@@ -7,10 +7,12 @@ kind. Loading happens in a worker thread. A remote container is not contacted he
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import anyio.to_thread
 
@@ -29,10 +31,13 @@ def model_container(request: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ModelService:
-    def __init__(self, store: Store, arns: ArnFactory, model_roots: Sequence[Path]) -> None:
+    def __init__(
+        self, store: Store, arns: ArnFactory, model_roots: Sequence[Path], *, allowed_hosts: Sequence[str] = ()
+    ) -> None:
         self._store = store
         self._arns = arns
         self._roots = tuple(model_roots)
+        self._hosts = {h.lower() for h in allowed_hosts}
 
     def not_found(self, name: str) -> ValidationException:
         return ValidationException(f'Could not find model "{self._arns.model(name)}".')
@@ -62,12 +67,24 @@ class ModelService:
     async def _check_container(self, container: dict[str, Any]) -> None:
         try:
             spec = build_spec(container, model_roots=self._roots)
+            if spec.url is not None:
+                self._check_host(spec.url)
             if spec.url is None:
                 runtime = create_runtime(spec)
                 await anyio.to_thread.run_sync(runtime.load)
                 runtime.close()
         except ModelLoadError as exc:
             raise ValidationException(str(exc)) from None
+
+    def _check_host(self, url: str) -> None:
+        """A remote container's host must be loopback or one the operator allowed (``container_allowed_hosts``)."""
+        host = (urlparse(url).hostname or "").lower()
+        if "*" in self._hosts or host in self._hosts or host == "localhost" or _loopback(host):
+            return
+        raise ValidationException(
+            f"Image {url!r}: container host {host!r} is not allowed. This server calls loopback containers only "
+            "unless the operator lists more hosts in OPENCLARIFY_CONTAINER_ALLOWED_HOSTS."
+        )
 
     def exists(self, name: str) -> bool:
         try:
@@ -91,3 +108,10 @@ class ModelService:
             self._store.delete_model(name)
         except NotFound:
             raise self.not_found(name) from None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
