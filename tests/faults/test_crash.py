@@ -208,6 +208,10 @@ def crash_loop(tmp_path: Path, model_root: Path, kills: int, seed: int, stream_s
         server.start()
         check_state(server, ledger)
         assert ledger.models, "the stream never created anything"
+        print(
+            f"crash loop: {kills} kills, {ledger.calls} calls; acknowledged {len(ledger.models)} models, "
+            f"{len(ledger.configs)} configs, {len(ledger.endpoints)} endpoints, {len(ledger.deleted)} deletes"
+        )
     finally:
         server.stop()
 
@@ -217,5 +221,6 @@ def test_kill_9_during_a_stream_of_writes_a_few_times(tmp_path, crash_model):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_kill_9_during_a_stream_of_writes_fifty_times(tmp_path, crash_model):
     crash_loop(tmp_path, crash_model, kills=50, seed=2)
