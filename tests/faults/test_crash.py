@@ -64,11 +64,20 @@ def client(server: LiveServer):
     )
 
 
-def stream(server: LiveServer, ledger: Ledger, rng: random.Random, model_url: str, stop: threading.Event) -> None:
-    """Random Create/Update/Delete calls until the server dies or ``stop`` is set."""
+def stream(
+    server: LiveServer,
+    ledger: Ledger,
+    rng: random.Random,
+    model_url: str,
+    stop: threading.Event,
+    going: threading.Event,
+) -> None:
+    """Random Create/Update/Delete calls until the server dies or ``stop`` is set; ``going`` once one was answered."""
     sm = client(server)
     serial = ledger.calls
     while not stop.is_set():
+        if serial > ledger.calls:
+            going.set()
         serial += 1
         live_models = sorted(ledger.models - ledger.deleted)
         live_configs = sorted(ledger.configs - ledger.deleted)
@@ -194,10 +203,11 @@ def crash_loop(tmp_path: Path, model_root: Path, kills: int, seed: int, stream_s
         for _ in range(kills):
             server.start()
             check_state(server, ledger)
-            stop = threading.Event()
-            worker = threading.Thread(target=stream, args=(server, ledger, rng, url, stop), daemon=True)
+            stop, going = threading.Event(), threading.Event()
+            worker = threading.Thread(target=stream, args=(server, ledger, rng, url, stop, going), daemon=True)
             worker.start()
-            time.sleep(rng.uniform(0.05, stream_seconds))
+            assert going.wait(30), "the first call of the stream got no answer"
+            time.sleep(rng.uniform(0.0, stream_seconds))
             assert server.process is not None
             server.process.kill()  # kill -9
             server.process.wait(10)

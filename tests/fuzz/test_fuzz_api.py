@@ -152,3 +152,27 @@ def test_the_guard_sees_a_file_outside_the_roots_and_any_network_attempt(fuzz_ap
     found = fuzz_app.violations[before:]
     del fuzz_app.violations[before:]  # planted by this test, not by the server
     assert any("/etc/hostname" in v for v in found) and any("socket.connect" in v for v in found), found
+
+
+@pytest.mark.parametrize("path", ["bad\x00name.csv", "file:///tmp/%00x", "~no-such-user-here/b.csv", "a/" * 3000 + "b"])
+def test_unusable_paths_are_client_errors(fuzz_app, path):
+    """Found by the fuzzer: a NUL byte in ShapBaselineUri failed the deployment with an internal error."""
+    model = {
+        "ModelName": f"p{abs(hash(path))}",
+        "PrimaryContainer": {"Image": "openclarify/xgboost", "ModelDataUrl": path},
+    }
+    assert fuzz_app.control("CreateModel", model).status_code == 400
+    name = f"u{abs(hash(path))}"
+    baseline = {"ShapConfig": {"ShapBaselineConfig": {"ShapBaselineUri": path}}}
+    config = {
+        "EndpointConfigName": name,
+        "ProductionVariants": [
+            {"VariantName": "v", "ModelName": "plain", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+        ],
+        "ExplainerConfig": {"ClarifyExplainerConfig": baseline},
+    }
+    if fuzz_app.control("CreateEndpointConfig", config).status_code == 200:
+        fuzz_app.control("CreateEndpoint", {"EndpointName": name, "EndpointConfigName": name})
+        described = fuzz_app.control("DescribeEndpoint", {"EndpointName": name}).json()
+        assert described["EndpointStatus"] == "Failed"
+        assert "not a usable file path" in described["FailureReason"] or "outside" in described["FailureReason"]

@@ -69,13 +69,18 @@ def resolve_model_path(url: str, model_roots: Sequence[Path]) -> Path:
     else:
         raw = url
     roots = [Path(r).resolve() for r in model_roots]
-    candidate = Path(raw).expanduser()
-    if not candidate.is_absolute():
-        candidate = (roots[0] if roots else Path.cwd()) / candidate
-    resolved = candidate.resolve()  # follows symlinks and collapses "..", so escapes are caught below
-    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+    try:  # a NUL byte, an unknown ~user or an over-long name is the client's mistake, not a server error
+        candidate = Path(raw).expanduser()
+        if not candidate.is_absolute():
+            candidate = (roots[0] if roots else Path.cwd()) / candidate
+        resolved = candidate.resolve()  # follows symlinks and collapses "..", so escapes are caught below
+        inside = any(resolved == root or resolved.is_relative_to(root) for root in roots)
+        exists = inside and resolved.exists()
+    except (ValueError, RuntimeError, OSError):
+        raise ModelLoadError("ModelDataUrl is not a usable file path.") from None
+    if not inside:
         raise ModelLoadError("ModelDataUrl lies outside the model roots this server allows (see --model-root).")
-    if not resolved.exists():
+    if not exists:
         raise ModelLoadError("ModelDataUrl does not exist.")
     return resolved
 

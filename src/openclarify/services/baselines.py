@@ -110,15 +110,20 @@ def fetch_uri(uri: str, model_roots: tuple[Path, ...], allow_https: bool) -> byt
     else:
         raw = uri
     roots = [Path(r).resolve() for r in model_roots]
-    candidate = Path(raw).expanduser()
-    if not candidate.is_absolute():
-        candidate = (roots[0] if roots else Path.cwd()) / candidate
-    resolved = candidate.resolve()
-    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+    try:  # a NUL byte, an unknown ~user or an over-long name is the client's mistake, not a server error
+        candidate = Path(raw).expanduser()
+        if not candidate.is_absolute():
+            candidate = (roots[0] if roots else Path.cwd()) / candidate
+        resolved = candidate.resolve()
+        inside = any(resolved == root or resolved.is_relative_to(root) for root in roots)
+        is_file = inside and resolved.is_file()
+    except (ValueError, RuntimeError, OSError):
+        raise ValidationException(f"ShapBaselineUri {uri!r} is not a usable file path.") from None
+    if not inside:
         raise ValidationException(
             f"ShapBaselineUri {uri!r} lies outside the model roots this server allows (see --model-root)."
         )
-    if not resolved.is_file():
+    if not is_file:
         raise ValidationException(f"ShapBaselineUri {uri!r} does not exist or is not a file.")
     if resolved.stat().st_size > MAX_BASELINE_BYTES:
         raise ValidationException(
