@@ -1,9 +1,11 @@
 """Without MaxRecordCount the explainer sizes its own batches: a container that cannot take a batch still explains."""
 
+# Imported by the same absolute names as the other pre-check tests: a second copy of the conftest module would restart
+# its resource-name counter and collide with their models.
 import numpy as np
-
-from .conftest import csv_text, deploy, precheck, sample
-from .test_behaviours import attribution_sums, binary, explain
+from tests.containers.layout_container import binary
+from tests.precheck.conftest import csv_text, deploy, precheck, sample
+from tests.precheck.test_layouts import attribution_sums, explain
 
 
 def test_a_container_that_cannot_batch_is_explained_without_max_record_count(containers, sagemaker, sagemaker_runtime):
