@@ -8,7 +8,7 @@ After every restart:
   and an InService endpoint answers an invocation;
 - every resource whose delete call returned success is gone.
 
-The quick variant (4 kills) runs by default; ``pytest -m slow tests/faults/test_crash.py`` runs the 50 of the issue.
+The quick variant (3 kills) runs by default; ``pytest -m slow tests/faults/test_crash.py`` runs the 50 of the issue.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def crash_loop(tmp_path: Path, model_root: Path, kills: int, seed: int, stream_s
 
 
 def test_kill_9_during_a_stream_of_writes_a_few_times(tmp_path, crash_model):
-    crash_loop(tmp_path, crash_model, kills=4, seed=1, stream_seconds=1.5)
+    crash_loop(tmp_path, crash_model, kills=3, seed=1, stream_seconds=1.5)
 
 
 @pytest.mark.slow
