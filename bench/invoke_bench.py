@@ -32,6 +32,7 @@ import httpx
 import numpy as np
 import xgboost
 from botocore.config import Config
+from threadpoolctl import threadpool_limits
 
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
@@ -89,6 +90,19 @@ def deploy(sm, container: dict, explainer: dict, count: int, tag: str) -> str:
     sm.create_endpoint(EndpointName=f"e-{tag}", EndpointConfigName=f"c-{tag}")
     sm.get_waiter("endpoint_in_service").wait(EndpointName=f"e-{tag}", WaiterConfig={"Delay": 0.2, "MaxAttempts": 300})
     return f"e-{tag}"
+
+
+def interleaved_ms(fns: dict, repeats: int) -> dict[str, float]:
+    """Median milliseconds of each function, measured in rounds of one call each."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -194,25 +208,31 @@ def main() -> None:
         # The same synthetic rows the explainer builds: every coalition of the design over the 10 baseline rows.
         masks = rng.random((rows // BASELINE_ROWS, M)) < 0.5
         synthetic = np.where(masks[:, None, :], record, baseline[None]).reshape(-1, M)
-        bare = median_ms(lambda: booster.predict(xgboost.DMatrix(synthetic)), args.repeats)
 
         def invoke(name: str) -> None:
             rt.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv")["Body"].read()
 
         fx = booster.predict(xgboost.DMatrix(record))
         base_out = booster.predict(xgboost.DMatrix(baseline))
-        engine = median_ms(
-            lambda: explain(
-                lambda A: booster.predict(xgboost.DMatrix(A)),
-                record[0],
-                baseline,
-                seed=1,
-                fx=fx,
-                baseline_outputs=base_out,
-            ),
-            args.repeats,
-        )
-        local = median_ms(lambda: invoke(e1), args.repeats)
+        # Interleaved, one of each per round, so the three see the same load on this shared machine; BLAS held to
+        # one thread in this process as the server holds it.
+        with threadpool_limits(limits=1, user_api="blas"):
+            timed = interleaved_ms(
+                {
+                    "bare": lambda: booster.inplace_predict(synthetic),
+                    "engine": lambda: explain(
+                        booster.inplace_predict,
+                        record[0],
+                        baseline,
+                        seed=1,
+                        fx=fx,
+                        baseline_outputs=base_out,
+                    ),
+                    "local": lambda: invoke(e1),
+                },
+                args.repeats,
+            )
+        bare, engine, local = timed["bare"], timed["engine"], timed["local"]
         plain = median_ms(
             lambda: rt.invoke_endpoint(
                 EndpointName=e1, Body=body, ContentType="text/csv", EnableExplanations="`false`"
