@@ -109,6 +109,14 @@ class TabularRuntime(Runtime):
     async def invoke(
         self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
     ) -> InvokeResult:
+        # Decoding and encoding are CPU work too: all of it goes to a worker thread, in one hop.
+        return await anyio.to_thread.run_sync(self.invoke_blocking, body, content_type, accept, custom_attributes)
+
+    def invoke_blocking(
+        self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
+    ) -> InvokeResult:
+        """``invoke`` for a caller already off the event loop (the explanation pipeline's worker thread): the same
+        answer without handing the work to another thread and back."""
         ctype = _media_type(content_type) or CSV
         if ctype not in (CSV, JSONLINES):
             raise _client_error(415, f"Content type {ctype} is not supported by this model; use {CSV} or {JSONLINES}.")
@@ -119,7 +127,7 @@ class TabularRuntime(Runtime):
             raise _client_error(415, f"Accept type {out_type} is not supported; use one of {', '.join(_ACCEPTS)}.")
         X = decode_records(body, ctype, text=self.accepts_text)
         try:
-            scores = await anyio.to_thread.run_sync(self.predict, X)
+            scores = self.predict(X)
         except ValueError as exc:
             raise _client_error(400, str(exc)) from exc
         # Framework containers do not echo CustomAttributes; neither do we.

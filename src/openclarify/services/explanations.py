@@ -114,6 +114,11 @@ def is_in_process(runtime: Runtime) -> bool:
     return runtime.spec.url is None
 
 
+def blocking_invoke(runtime: Runtime) -> bool:
+    """Whether the model (behind any telemetry wrapper) can answer ``invoke`` synchronously on the calling thread."""
+    return callable(getattr(getattr(runtime, "inner", runtime), "invoke_blocking", None))
+
+
 class Bridge:
     """Runs the model's coroutines on the event loop from the worker thread."""
 
@@ -269,9 +274,15 @@ def run_explained(
     in_process = is_in_process(runtime)
     matrix = to_float_matrix(records) if in_process and text_types is None else None
 
-    result = bridge.call(
-        runtime.invoke(invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes)
-    )
+    if in_process and blocking_invoke(runtime):
+        # Already on a worker thread: ask the in-process model directly instead of via the event loop and back.
+        result = runtime.invoke_blocking(  # type: ignore[attr-defined]
+            invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes
+        )
+    else:
+        result = bridge.call(
+            runtime.invoke(invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes)
+        )
     deadline.check()
 
     def answer(explanations: Sequence[RecordExplanation | None], label_headers: Sequence[Any] | None = None) -> Answer:

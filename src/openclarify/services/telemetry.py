@@ -103,6 +103,15 @@ class TimedRuntime(Runtime):
         finally:
             current().add_model(time.perf_counter() - started, _body_rows(body))
 
+    def invoke_blocking(
+        self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
+    ) -> InvokeResult:
+        started = time.perf_counter()
+        try:
+            return self.inner.invoke_blocking(body, content_type, accept, custom_attributes)  # type: ignore[attr-defined]
+        finally:
+            current().add_model(time.perf_counter() - started, _body_rows(body))
+
     def close(self) -> None:
         self.inner.close()
 
