@@ -20,7 +20,8 @@ Languages (every code of the enum; see docs/text.md for the table)
     - ``xx`` (a mix of languages): spaCy's multi-language rules, then every run of Han, Hiragana or Katakana
       characters, which such text writes without spaces, is split into one unit per character. So Japanese or
       Chinese text sent as ``xx`` still gives units a reader can point at.
-    - Every other code: ``spacy.blank(code)``'s tokenizer and sentencizer, unchanged.
+    - Every other code: ``spacy.blank(code)``'s tokenizer and sentencizer; for hy, gu and ml the sentence-final stop
+      is added as a tokenizer suffix, since their blank rules keep it on the word before.
 
 Masking (spec §5.4, where Clarify's rule is [UNK])
     A masked unit's span is replaced by the column's baseline value. **Adjacent masked units collapse**: a run of
@@ -154,6 +155,15 @@ def _build(language: str) -> Tokenizer:
         infixes = [*nlp.Defaults.infixes, UNSPACED_CHARACTERS]
         nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
         name = "spacy:xx+cjk-characters"
+    elif code in SENTENCE_END_SUFFIXES:
+        from spacy.util import compile_suffix_regex
+
+        nlp = spacy.blank(code)
+        # These blank tokenizers keep a sentence-final stop on the word before it, so the sentencizer would never
+        # see it: split it off as a suffix.
+        suffixes = [*nlp.Defaults.suffixes, SENTENCE_END_SUFFIXES[code]]
+        nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+        name = f"spacy:{code}+sentence-stop"
     else:
         nlp = spacy.blank(code)
         name = f"spacy:{code}"
@@ -163,6 +173,10 @@ def _build(language: str) -> Tokenizer:
 
 # --------------------------------------------------------------------------------------------------------------
 # Splitting
+
+
+# Sentence-final stops that spaCy's blank tokenizer for these languages leaves attached to the previous word.
+SENTENCE_END_SUFFIXES = {"gu": r"\.", "ml": r"\.", "hy": "։"}
 
 
 def split_units(text: str, language: str, granularity: str) -> tuple[TextUnit, ...]:
