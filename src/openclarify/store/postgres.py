@@ -19,6 +19,7 @@ from typing import Any
 
 from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
 from openclarify.store.migrations import migrations
+from openclarify.store.tables import SqlTables
 
 # Any constant shared by every openclarify server using the database: serialises concurrent migrations.
 _MIGRATION_LOCK = 0x6F636C72
@@ -28,7 +29,7 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-class PostgresStore:
+class PostgresStore(SqlTables):
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         try:
             import psycopg
@@ -124,36 +125,8 @@ class PostgresStore:
             if cur.rowcount == 0:
                 raise NotFound(name)
 
-    def insert_model(self, row: ModelRow) -> None:
-        self._insert_simple("models", row)
-
-    def get_model(self, name: str) -> ModelRow:
-        return self._get_simple("models", ModelRow, name)
-
-    def list_models(self) -> list[ModelRow]:
-        return self._list_simple("models", ModelRow)
-
-    def delete_model(self, name: str) -> None:
-        self._delete("models", name)
-
-    def insert_endpoint_config(self, row: EndpointConfigRow) -> None:
-        self._insert_simple("endpoint_configs", row)
-
-    def get_endpoint_config(self, name: str) -> EndpointConfigRow:
-        return self._get_simple("endpoint_configs", EndpointConfigRow, name)
-
-    def list_endpoint_configs(self) -> list[EndpointConfigRow]:
-        return self._list_simple("endpoint_configs", EndpointConfigRow)
-
-    def delete_endpoint_config(self, name: str) -> None:
-        self._delete("endpoint_configs", name)
-
     # -- endpoints ---------------------------------------------------------------------------------------------
 
-    _ENDPOINT_COLUMNS = (
-        "key, name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
-        "pending, request"
-    )
     _ENDPOINT_SELECT = (
         "SELECT name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
         "pending, request FROM endpoints"

@@ -17,9 +17,10 @@ from typing import Any
 
 from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
 from openclarify.store.migrations import migrations
+from openclarify.store.tables import SqlTables
 
 
-class SQLiteStore:
+class SQLiteStore(SqlTables):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -91,36 +92,7 @@ class SQLiteStore:
             if conn.execute(f"DELETE FROM {table} WHERE key = ?", (name.lower(),)).rowcount == 0:
                 raise NotFound(name)
 
-    def insert_model(self, row: ModelRow) -> None:
-        self._insert_simple("models", row)
-
-    def get_model(self, name: str) -> ModelRow:
-        return self._get_simple("models", ModelRow, name)
-
-    def list_models(self) -> list[ModelRow]:
-        return self._list_simple("models", ModelRow)
-
-    def delete_model(self, name: str) -> None:
-        self._delete("models", name)
-
-    def insert_endpoint_config(self, row: EndpointConfigRow) -> None:
-        self._insert_simple("endpoint_configs", row)
-
-    def get_endpoint_config(self, name: str) -> EndpointConfigRow:
-        return self._get_simple("endpoint_configs", EndpointConfigRow, name)
-
-    def list_endpoint_configs(self) -> list[EndpointConfigRow]:
-        return self._list_simple("endpoint_configs", EndpointConfigRow)
-
-    def delete_endpoint_config(self, name: str) -> None:
-        self._delete("endpoint_configs", name)
-
     # -- endpoints ---------------------------------------------------------------------------------------------
-
-    _ENDPOINT_COLUMNS = (
-        "key, name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
-        "pending, request"
-    )
 
     @staticmethod
     def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
