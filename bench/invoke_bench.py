@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,12 +27,12 @@ import time
 from pathlib import Path
 
 import boto3
-import httpx
 import numpy as np
 import xgboost
 from botocore.config import Config
 from threadpoolctl import threadpool_limits
 
+from _serving import free_port, wait_ping
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
 from openclarify.clarify.records import batch_lines, synthetic_lines
@@ -41,25 +40,6 @@ from openclarify.kernelshap import clarify_n_samples, explain, plan_design
 
 ROOT = Path(__file__).resolve().parent.parent
 M, BASELINE_ROWS = 20, 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ping(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early")
-        try:
-            if httpx.get(url + "/ping", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not start")
 
 
 def client(service: str, url: str):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,35 +24,16 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-import httpx
 import numpy as np
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from _serving import free_port, wait_ping
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINER = ROOT / "tests" / "containers" / "fault_container.py"
 N_FEATURES = 5
 BASELINE = "0.1,-0.2,0.3,0.0,0.5\n-0.4,0.6,-0.1,0.2,-0.3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ping(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited ({process.returncode})")
-        try:
-            if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer /ping")
 
 
 def rss_kib(pid: int) -> int:
