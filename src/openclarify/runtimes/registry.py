@@ -55,6 +55,19 @@ def build_spec(
     return RuntimeSpec(model_path=resolve_model_path(url, model_roots), **common)  # type: ignore[arg-type]
 
 
+def resolve_within_roots(raw: str, model_roots: Sequence[Path]) -> tuple[Path, bool]:
+    """The path ``raw`` names (relative ones against the first root), with symlinks followed and ".." collapsed so
+    that no escape goes unseen, and whether it lies inside one of ``model_roots``. The one check behind every file a
+    request may name (ModelDataUrl, ShapBaselineUri). Raises ValueError, RuntimeError or OSError for a path that is
+    not usable at all (a NUL byte, an unknown ~user, an over-long name)."""
+    roots = [Path(r).resolve() for r in model_roots]
+    candidate = Path(raw).expanduser()
+    if not candidate.is_absolute():
+        candidate = (roots[0] if roots else Path.cwd()) / candidate
+    resolved = candidate.resolve()
+    return resolved, any(resolved == root or resolved.is_relative_to(root) for root in roots)
+
+
 def resolve_model_path(url: str, model_roots: Sequence[Path]) -> Path:
     """A local path or file:// URI, symlinks resolved, that must lie inside one of ``model_roots``."""
     parsed = urlparse(url)
@@ -68,13 +81,8 @@ def resolve_model_path(url: str, model_roots: Sequence[Path]) -> Path:
         )
     else:
         raw = url
-    roots = [Path(r).resolve() for r in model_roots]
     try:  # a NUL byte, an unknown ~user or an over-long name is the client's mistake, not a server error
-        candidate = Path(raw).expanduser()
-        if not candidate.is_absolute():
-            candidate = (roots[0] if roots else Path.cwd()) / candidate
-        resolved = candidate.resolve()  # follows symlinks and collapses "..", so escapes are caught below
-        inside = any(resolved == root or resolved.is_relative_to(root) for root in roots)
+        resolved, inside = resolve_within_roots(raw, model_roots)
         exists = inside and resolved.exists()
     except (ValueError, RuntimeError, OSError):
         raise ModelLoadError("ModelDataUrl is not a usable file path.") from None

@@ -32,6 +32,7 @@ import numpy as np
 from openclarify.clarify.baseline import Baseline, parse_baseline
 from openclarify.clarify.config import ClarifyConfig
 from openclarify.errors import ValidationException
+from openclarify.runtimes.registry import resolve_within_roots
 
 # A baseline is "SHAP baseline size × n_samples" synthetic rows per explained record: thousands of rows would make
 # every explanation exceed the 60 s limit. Clarify's own inline limit is 4 KB; files may hold more, within reason.
@@ -109,13 +110,8 @@ def fetch_uri(uri: str, model_roots: tuple[Path, ...], allow_https: bool) -> byt
         )
     else:
         raw = uri
-    roots = [Path(r).resolve() for r in model_roots]
     try:  # a NUL byte, an unknown ~user or an over-long name is the client's mistake, not a server error
-        candidate = Path(raw).expanduser()
-        if not candidate.is_absolute():
-            candidate = (roots[0] if roots else Path.cwd()) / candidate
-        resolved = candidate.resolve()
-        inside = any(resolved == root or resolved.is_relative_to(root) for root in roots)
+        resolved, inside = resolve_within_roots(raw, model_roots)
         is_file = inside and resolved.is_file()
     except (ValueError, RuntimeError, OSError):
         raise ValidationException(f"ShapBaselineUri {uri!r} is not a usable file path.") from None
