@@ -182,23 +182,23 @@ def _sandwich_errors(
         return np.full((m, d), np.nan) if design.pair_stratum.size == 0 else np.zeros((m, d))
     stratum = design.pair_stratum[sampled_pairs]
     drawn = design.stratum_sampled
+    n_strata = drawn.shape[0]
     fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
     scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))[stratum]
-    counts = np.maximum(np.bincount(stratum, minlength=drawn.shape[0]), 1).astype(float)
     # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
     first_sampled = int(np.argmax(sampled_pairs))
-    fs = f[first_sampled:] * weights[first_sampled:, None]
-    indicator = (stratum[None, :] == np.arange(drawn.shape[0])[:, None]) / counts[:, None]
+    n_sampled = stratum.shape[0]
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
-    n_sampled = fs.shape[0]
-    row_scale = (scale * np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1)))[:, None]
-    lone = drawn[stratum] <= 1
-    out = np.empty((m, d))
-    for col in range(d):
-        score = fs * residual[first_sampled:, col, None]
-        spread = score - (indicator @ score)[stratum]
-        if lone.any():
-            spread[lone] = score[lone]
-        projected = (spread * row_scale) @ influence.T
-        out[:, col] = np.sqrt(np.einsum("pi,pi->i", projected, projected))
-    return out
+    row_scale = scale * np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1))
+    # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
+    # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first
+    # (M numbers per pair instead of one per regressor) and centred within their stratum afterwards.
+    lever = (f[first_sampled:] * weights[first_sampled:, None]) @ influence.T  # (P, M)
+    projected = lever[:, None, :] * residual[first_sampled:, :, None]  # (P, D, M)
+    members = stratum[None, :] == np.arange(n_strata)[:, None]  # (H, P)
+    counts = np.maximum(members.sum(axis=1), 1)
+    means = ((members / counts[:, None]) @ projected.reshape(n_sampled, d * m))[stratum].reshape(n_sampled, d, m)
+    # A stratum holding one pair has no spread to measure: its uncentred value stands in.
+    means[drawn[stratum] <= 1] = 0.0
+    spread = (projected - means) * row_scale[:, None, None]
+    return np.sqrt(np.einsum("pdm,pdm->md", spread, spread))
