@@ -194,13 +194,12 @@ def check_binding(settings: Settings) -> None:
 
 def run(settings: Settings) -> None:
     import uvicorn
-    from threadpoolctl import threadpool_limits
+
+    from openclarify.process import tune_for_serving
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_binding(settings)
-    # Concurrent requests are the server's parallelism. A multi-threaded BLAS inside each explanation's
-    # small solves only makes those threads fight over the same cores (measured: several times slower).
-    threadpool_limits(limits=1, user_api="blas")
+    tune_for_serving()  # one BLAS thread, and large temporary arrays that do not page-fault (openclarify.process)
     app = build_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 

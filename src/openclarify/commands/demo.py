@@ -86,6 +86,7 @@ class Demo:
     def run(self, stack: contextlib.ExitStack) -> int:
         from openclarify.app import BackgroundServer, build_app
         from openclarify.commands.common import client, translated_errors
+        from openclarify.process import tune_for_serving
         from openclarify.settings import Settings
 
         c, args = self.console, self.args
@@ -98,6 +99,7 @@ class Demo:
         settings = Settings(
             host="127.0.0.1", port=args.port or _free_port(), data_dir=self.data_dir, model_roots=(models,)
         )
+        tune_for_serving()  # as `openclarify serve` runs
         try:
             server = BackgroundServer(build_app(settings), settings.host, settings.port).start()
         except (OSError, RuntimeError) as exc:

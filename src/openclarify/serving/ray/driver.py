@@ -47,12 +47,11 @@ def ingress_builder(settings: Settings):
     """Runs in the ingress replica: the same ASGI app as ``openclarify serve``, with Ray-backed runtimes."""
 
     def build():
-        from threadpoolctl import threadpool_limits
-
+        from openclarify.process import tune_for_serving
         from openclarify.serving.ray.runtime import ray_runtime
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        threadpool_limits(limits=1, user_api="blas")
+        tune_for_serving()
         return build_app(settings, route_factories=[replica_routes], runtime_factory=ray_runtime)
 
     return build

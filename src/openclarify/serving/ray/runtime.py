@@ -33,9 +33,9 @@ class ModelReplica:
     """One replica: the model loaded in process by its ordinary runtime."""
 
     def __init__(self, spec: RuntimeSpec) -> None:
-        from threadpoolctl import threadpool_limits
+        from openclarify.process import tune_for_serving
 
-        threadpool_limits(limits=1, user_api="blas")
+        tune_for_serving()
         self.runtime = create_runtime(spec)
         self.runtime.load()
 

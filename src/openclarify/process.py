@@ -1,0 +1,57 @@
+"""Process-wide settings for a process that serves explanations: one BLAS thread, and a malloc that keeps memory.
+
+**One BLAS thread.** Concurrent requests are the server's parallelism. A multi-threaded BLAS inside each
+explanation's small solves only makes those threads fight over the same cores (measured: several times slower).
+
+**Keep the memory of large temporary arrays** in the process instead of handing it back to the kernel. An
+explanation allocates and frees arrays of tens of kilobytes to megabytes many times per request (synthetic rows,
+model outputs, the regression's matrices). With glibc's defaults, blocks over 128 KiB are mapped fresh from the
+kernel and unmapped when freed, and a heap whose top is free past 128 KiB is trimmed, so every such array starts
+with a page fault per 4 KiB page. On a virtual machine that costs a microsecond or more each: measured on the
+benchmark machine (docs/benchmarks.md), the regression at M = 20 took 1.5 ms with the defaults and 0.65 ms with the
+settings below, the same arithmetic.
+
+``tune_allocator`` raises both thresholds for the whole process, the way a serving system picks its allocator. The
+cost is that freed memory stays with the process (up to its peak use) instead of returning to the system. A variable
+the user set (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) wins; other C libraries are left alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+# mallopt parameters, from glibc's malloc.h.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+# glibc's largest mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX): blocks up to it come from the heap.
+MMAP_THRESHOLD = 32 * 1024 * 1024
+# Free memory at the top of a heap kept for the next request rather than trimmed.
+TRIM_THRESHOLD = 256 * 1024 * 1024
+
+_USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def tune_for_serving() -> None:
+    """Both settings above; called once by every process that runs explanations or model replicas."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    tune_allocator()
+
+
+def tune_allocator() -> bool:
+    """Apply the thresholds above to this process's glibc malloc. Answers whether they were applied."""
+    if not sys.platform.startswith("linux") or any(name in os.environ for name in _USER_VARIABLES):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
