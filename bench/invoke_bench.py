@@ -37,6 +37,7 @@ from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
 from openclarify.clarify.records import batch_lines, synthetic_lines
 from openclarify.kernelshap import clarify_n_samples, explain, plan_design
+from openclarify.process import tune_allocator
 
 ROOT = Path(__file__).resolve().parent.parent
 M, BASELINE_ROWS = 20, 10
@@ -72,20 +73,33 @@ def deploy(sm, container: dict, explainer: dict, count: int, tag: str) -> str:
     return f"e-{tag}"
 
 
-def interleaved_ms(fns: dict, repeats: int) -> dict[str, float]:
-    """Median milliseconds of each function, measured in rounds of one call each."""
+def interleaved_ms(fns: dict, repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Median milliseconds of each function, measured in rounds of one call each, and the median over rounds of
+    each one's time over the first one's in the same round: the machine's speed drifts over seconds on a shared
+    host, and a ratio within one round cancels most of it."""
     for fn in fns.values():
         fn()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns)
+    shuffle = np.random.default_rng(0)
     for _ in range(repeats):
-        # Each round starts once the server has gone quiet: its OpenMP threads spin for a while after a prediction
-        # and would otherwise slow whichever measurement comes next on these 2 cores.
-        time.sleep(0.3)
-        for name, fn in fns.items():
+        # A short pause lets the server's OpenMP threads stop spinning after its last prediction, and the order
+        # changes every round: on this virtual machine whichever call comes first after a pause runs on a slower
+        # CPU, so no contender may always be the one to pay for it.
+        time.sleep(0.05)
+        shuffle.shuffle(order)
+        for name in order:
+            fn = fns[name]
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+    first = next(iter(fns))
+    medians = {name: 1000 * statistics.median(values) for name, values in times.items()}
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(values, times[first], strict=True))
+        for name, values in times.items()
+    }
+    return medians, ratios
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -122,6 +136,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
+    tune_allocator()  # as the server runs, for the engine measured in this process
 
     work = Path(tempfile.mkdtemp(prefix="invoke-bench-"))
     rng = np.random.default_rng(0)
@@ -203,7 +218,7 @@ def main() -> None:
         # Interleaved, one of each per round, so the three see the same load on this shared machine; BLAS held to
         # one thread in this process as the server holds it.
         with threadpool_limits(limits=1, user_api="blas"):
-            timed = interleaved_ms(
+            timed, ratio = interleaved_ms(
                 {
                     "bare": lambda: booster.inplace_predict(synthetic),
                     "engine": lambda: explain(
@@ -251,8 +266,8 @@ def main() -> None:
     print(f"setting: XGBoost 100 trees depth 6, M={M}, baseline {BASELINE_ROWS} rows, default budget")
     print(f"synthetic rows per explained record (model_rows): {rows}; exact={details['exact']}")
     print(f"bare Booster.predict on {len(synthetic)} rows:        {bare:8.1f} ms")
-    print(f"kernelshap.explain alone, same model in process: {engine:8.1f} ms   ratio {engine / bare:.2f}x")
-    print(f"InvokeEndpoint, explanations on (in-process):  {local:8.1f} ms   ratio {local / bare:.2f}x")
+    print(f"kernelshap.explain alone, same model in process: {engine:8.1f} ms   ratio {ratio['engine']:.2f}x")
+    print(f"InvokeEndpoint, explanations on (in-process):  {local:8.1f} ms   ratio {ratio['local']:.2f}x")
     print(f"InvokeEndpoint, EnableExplanations=`false`:     {plain:8.1f} ms   (HTTP + boto3 floor)")
     print(f"InvokeEndpoint, explanations on (remote HTTP):  {remote:8.1f} ms   ratio {remote / bare:.2f}x")
     print(f"  of which serialising {len(synthetic)} CSV lines:      {ser:8.1f} ms")
