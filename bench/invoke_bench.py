@@ -41,6 +41,7 @@ from openclarify.process import tune_allocator
 
 ROOT = Path(__file__).resolve().parent.parent
 M, BASELINE_ROWS = 20, 10
+QUIET_SECONDS = 0.025
 
 
 def client(service: str, url: str):
@@ -83,12 +84,12 @@ def interleaved_ms(fns: dict, repeats: int) -> tuple[dict[str, float], dict[str,
     order = list(fns)
     shuffle = np.random.default_rng(0)
     for _ in range(repeats):
-        # A short pause lets the server's OpenMP threads stop spinning after its last prediction, and the order
-        # changes every round: on this virtual machine whichever call comes first after a pause runs on a slower
-        # CPU, so no contender may always be the one to pay for it.
-        time.sleep(0.05)
         shuffle.shuffle(order)
         for name in order:
+            # After a prediction XGBoost's OpenMP threads spin for about 10 ms (measured), in this process or in
+            # the server, and would slow whichever call comes next on these 2 cores: every call starts once both
+            # processes are quiet. The order changes every round, so no contender is always first after the pause.
+            time.sleep(QUIET_SECONDS)
             fn = fns[name]
             t0 = time.perf_counter()
             fn()
