@@ -1,0 +1,35 @@
+"""The synthetic rows the model sees: for coalition S and baseline row b, x on S and b elsewhere, exactly."""
+
+import numpy as np
+import pytest
+
+from openclarify.kernelshap import clarify_n_samples, explain, plan_design
+
+
+@pytest.mark.parametrize(("m", "b"), [(12, 1), (12, 3), (12, 6), (40, 6)])
+def test_model_sees_exactly_the_masked_rows(m, b):
+    rng = np.random.default_rng(m * 10 + b)
+    x = rng.normal(size=m)
+    baseline = rng.normal(size=(b, m))
+    baseline[:, [2, 5]] = x[[2, 5]]  # null players: equal to x in every baseline row
+    baseline[0, 7] = x[7]  # equal to x in one baseline row only
+    seen: list[np.ndarray] = []
+
+    def model(rows: np.ndarray) -> np.ndarray:
+        seen.append(rows.copy())
+        return rows @ np.linspace(-1.0, 1.0, m) + rows[:, 0] * rows[:, 1]
+
+    fx = model(x[None, :])
+    base_out = model(baseline)
+    seen.clear()
+    players = np.flatnonzero(np.any(baseline != x, axis=0))  # with one baseline row, column 7 drops out too
+    budget = clarify_n_samples(players.shape[0], 300)
+    design = plan_design(players.shape[0], budget, seed=3)
+    explain(model, x, baseline, number_of_samples=300, seed=3, fx=fx, baseline_outputs=base_out, design=design)
+
+    masks = np.ones((design.n_coalitions, m), dtype=bool)
+    masks[:, players] = design.masks
+    expected = np.where(masks[:, None, :], x, baseline[None, :, :]).reshape(-1, m)
+    got = np.concatenate(seen)
+    assert got.shape == expected.shape
+    assert got.tobytes() == expected.tobytes()
