@@ -127,43 +127,6 @@ class PostgresStore(SqlTables):
 
     # -- endpoints ---------------------------------------------------------------------------------------------
 
-    _ENDPOINT_SELECT = (
-        "SELECT name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
-        "pending, request FROM endpoints"
-    )
-
-    @staticmethod
-    def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
-        return (
-            row.name.lower(),
-            row.name,
-            row.arn,
-            row.status,
-            row.creation_time,
-            row.last_modified_time,
-            row.config_name,
-            json.dumps(row.deployment),
-            row.failure_reason,
-            None if row.pending is None else json.dumps(row.pending),
-            None if row.request is None else json.dumps(row.request),
-        )
-
-    @staticmethod
-    def _endpoint_row(r: tuple[Any, ...]) -> EndpointRow:
-        name, arn, status, created, modified, config_name, deployment, reason, pending, request = r
-        return EndpointRow(
-            name=name,
-            arn=arn,
-            status=status,
-            creation_time=created,
-            last_modified_time=modified,
-            config_name=config_name,
-            deployment=json.loads(deployment),
-            failure_reason=reason,
-            pending=None if pending is None else json.loads(pending),
-            request=None if request is None else json.loads(request),
-        )
-
     def insert_endpoint(self, row: EndpointRow) -> None:
         try:
             with self._tx() as cur:

@@ -94,37 +94,6 @@ class SQLiteStore(SqlTables):
 
     # -- endpoints ---------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
-        return (
-            row.name.lower(),
-            row.name,
-            row.arn,
-            row.status,
-            row.creation_time,
-            row.last_modified_time,
-            row.config_name,
-            json.dumps(row.deployment),
-            row.failure_reason,
-            None if row.pending is None else json.dumps(row.pending),
-            None if row.request is None else json.dumps(row.request),
-        )
-
-    @staticmethod
-    def _endpoint_row(r: sqlite3.Row) -> EndpointRow:
-        return EndpointRow(
-            name=r["name"],
-            arn=r["arn"],
-            status=r["status"],
-            creation_time=r["creation_time"],
-            last_modified_time=r["last_modified_time"],
-            config_name=r["config_name"],
-            deployment=json.loads(r["deployment"]),
-            failure_reason=r["failure_reason"],
-            pending=None if r["pending"] is None else json.loads(r["pending"]),
-            request=None if r["request"] is None else json.loads(r["request"]),
-        )
-
     def insert_endpoint(self, row: EndpointRow) -> None:
         try:
             with self._tx() as conn:
@@ -137,14 +106,14 @@ class SQLiteStore(SqlTables):
 
     def get_endpoint(self, name: str) -> EndpointRow:
         with self._lock:
-            r = self._conn.execute("SELECT * FROM endpoints WHERE key = ?", (name.lower(),)).fetchone()
+            r = self._conn.execute(f"{self._ENDPOINT_SELECT} WHERE key = ?", (name.lower(),)).fetchone()
         if r is None:
             raise NotFound(name)
         return self._endpoint_row(r)
 
     def list_endpoints(self) -> list[EndpointRow]:
         with self._lock:
-            rows = self._conn.execute("SELECT * FROM endpoints").fetchall()
+            rows = self._conn.execute(self._ENDPOINT_SELECT).fetchall()
         return [self._endpoint_row(r) for r in rows]
 
     def replace_endpoint(self, row: EndpointRow, *, expected_status: str | None = None) -> None:

@@ -3,9 +3,10 @@ four table primitives in every backend; only those primitives speak the backend'
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from openclarify.store.base import EndpointConfigRow, ModelRow
+from openclarify.store.base import EndpointConfigRow, EndpointRow, ModelRow
 
 
 class SqlTables:
@@ -16,6 +17,45 @@ class SqlTables:
         "key, name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
         "pending, request"
     )
+
+    # Column order of the endpoints table, for SELECTs (what _endpoint_row reads).
+    _ENDPOINT_SELECT = (
+        "SELECT name, arn, status, creation_time, last_modified_time, config_name, deployment, failure_reason, "
+        "pending, request FROM endpoints"
+    )
+
+    @staticmethod
+    def _endpoint_values(row: EndpointRow) -> tuple[Any, ...]:
+        return (
+            row.name.lower(),
+            row.name,
+            row.arn,
+            row.status,
+            row.creation_time,
+            row.last_modified_time,
+            row.config_name,
+            json.dumps(row.deployment),
+            row.failure_reason,
+            None if row.pending is None else json.dumps(row.pending),
+            None if row.request is None else json.dumps(row.request),
+        )
+
+    @staticmethod
+    def _endpoint_row(r: Any) -> EndpointRow:
+        """From a row of ``_ENDPOINT_SELECT``, in its column order (a tuple, or a sqlite3.Row)."""
+        name, arn, status, created, modified, config_name, deployment, reason, pending, request = r
+        return EndpointRow(
+            name=name,
+            arn=arn,
+            status=status,
+            creation_time=created,
+            last_modified_time=modified,
+            config_name=config_name,
+            deployment=json.loads(deployment),
+            failure_reason=reason,
+            pending=None if pending is None else json.loads(pending),
+            request=None if request is None else json.loads(request),
+        )
 
     def _insert_simple(self, table: str, row: ModelRow | EndpointConfigRow) -> None:
         raise NotImplementedError
