@@ -13,29 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import xgboost
-
-CUSTOM = "X-Amzn-SageMaker-Custom-Attributes"
+from container_kit import ContainerHandler
 
 
 def make_handler(booster: xgboost.Booster) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: bytes, content_type: str = "text/csv") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if self.headers.get(CUSTOM):
-                self.send_header(CUSTOM, self.headers[CUSTOM])
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(ContainerHandler):
+        echo_custom_attributes = True
 
         def do_GET(self) -> None:
             if self.path == "/ping":
-                self._send(200, b"")
+                self._send(200, b"", "text/csv")
             else:
                 self._send(404, b"not found", "text/plain")
 
@@ -50,7 +37,7 @@ def make_handler(booster: xgboost.Booster) -> type[BaseHTTPRequestHandler]:
             except Exception:
                 self._send(400, b"unable to parse the CSV payload", "text/plain")
                 return
-            self._send(200, "".join(f"{float(s)!r}\n" for s in scores).encode())
+            self._send(200, "".join(f"{float(s)!r}\n" for s in scores).encode(), "text/csv")
 
     return Handler
 

@@ -28,15 +28,11 @@ import json
 import math
 import os
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-CUSTOM = "X-Amzn-SageMaker-Custom-Attributes"
+from container_kit import CUSTOM, ContainerHandler, custom_attributes
+
 HANG_LIMIT_SECONDS = 120.0
-
-
-def knobs(header: str | None) -> dict[str, str]:
-    items = [item.partition("=") for item in (header or "").replace(",", ";").split(";")]
-    return {key.strip(): value.strip() for key, _, value in items if key.strip()}
 
 
 def rows_of(body: bytes, content_type: str) -> list[list[float]]:
@@ -52,19 +48,7 @@ def score(row: list[float]) -> float:
 
 
 def make_handler(default_fault: str | None):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(ContainerHandler):
         def do_GET(self) -> None:
             if self.path != "/ping":
                 self._send(404, b"not found")
@@ -80,7 +64,7 @@ def make_handler(default_fault: str | None):
             if self.path != "/invocations":
                 self._send(404, b"not found")
                 return
-            asked = knobs(self.headers.get(CUSTOM))
+            asked = custom_attributes(self.headers.get(CUSTOM))
             fault = asked.get("fault", default_fault)
             if fault == "kill":
                 os._exit(3)

@@ -23,56 +23,21 @@ Knobs, for failure tests:
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import xgboost
-
-CUSTOM = "X-Amzn-SageMaker-Custom-Attributes"
-
-
-def parse_features(body: bytes, content_type: str) -> list[list[float]]:
-    text = body.decode()
-    if content_type.startswith("application/jsonlines"):
-        rows = []
-        for line in text.split("\n"):
-            if not line.strip():
-                continue
-            value = json.loads(line)
-            if isinstance(value, dict):
-                value = value["features"] if "features" in value else value["data"]["features"]
-            rows.append([float(v) for v in value])
-        return rows
-    return [[float(c) for c in cells] for cells in csv.reader(io.StringIO(text)) if cells]
-
-
-def attributes(header: str | None) -> dict[str, str]:
-    items = [item.partition("=") for item in (header or "").replace(",", ";").split(";")]
-    return {key.strip(): value.strip() for key, _, value in items if key.strip()}
+from container_kit import CUSTOM, ContainerHandler, custom_attributes, numeric_records
 
 
 def make_handler(booster: xgboost.Booster, log_path: str | None, max_records: int | None):
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if self.headers.get(CUSTOM):
-                self.send_header(CUSTOM, self.headers[CUSTOM])
-            self.end_headers()
-            self.wfile.write(body)
+    class Handler(ContainerHandler):
+        echo_custom_attributes = True
 
         def _record(self, entry: dict) -> None:
             if log_path:
@@ -92,7 +57,7 @@ def make_handler(booster: xgboost.Booster, log_path: str | None, max_records: in
                 return
             content_type = self.headers.get("Content-Type", "text/csv")
             accept = self.headers.get("Accept") or "text/csv"
-            knobs = attributes(self.headers.get(CUSTOM))
+            knobs = custom_attributes(self.headers.get(CUSTOM))
             entry = {
                 "bytes": len(body),
                 "content_type": content_type,
@@ -101,7 +66,7 @@ def make_handler(booster: xgboost.Booster, log_path: str | None, max_records: in
                 "first_line": body.split(b"\n", 1)[0].decode(errors="replace")[:200],
             }
             try:
-                rows = parse_features(body, content_type)
+                rows = numeric_records(body, content_type)
             except (ValueError, KeyError, TypeError) as exc:
                 self._record({**entry, "records": None, "status": 400})
                 self._send(400, f"unable to parse the payload: {exc}".encode(), "text/plain")
