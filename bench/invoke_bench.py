@@ -26,13 +26,11 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import numpy as np
 import xgboost
-from botocore.config import Config
 from threadpoolctl import threadpool_limits
 
-from _serving import free_port, wait_ping
+from _serving import client, free_port, wait_ping
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
 from openclarify.clarify.records import batch_lines, synthetic_lines
@@ -42,17 +40,6 @@ from openclarify.process import tune_allocator
 ROOT = Path(__file__).resolve().parent.parent
 M, BASELINE_ROWS = 20, 10
 QUIET_SECONDS = 0.025
-
-
-def client(service: str, url: str):
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDBENCH",
-        aws_secret_access_key="unused",
-        config=Config(retries={"max_attempts": 1}, read_timeout=120, max_pool_connections=32),
-    )
 
 
 def deploy(sm, container: dict, explainer: dict, count: int, tag: str) -> str:
@@ -191,7 +178,8 @@ def main() -> None:
     try:
         wait_ping(url, server)
         wait_ping(curl, container)
-        sm, rt = client("sagemaker", url), client("sagemaker-runtime", url)
+        sm = client("sagemaker", url, pool=32, read_timeout=120)
+        rt = client("sagemaker-runtime", url, pool=32, read_timeout=120)
         builtin = {"Image": "openclarify/xgboost", "ModelDataUrl": str(work / "model.json")}
         e1 = deploy(sm, builtin, explainer, 1, "builtin1")
         e2 = deploy(sm, builtin, explainer, 2, "builtin2")

@@ -23,12 +23,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import numpy as np
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from _serving import free_port, wait_ping
+from _serving import client, free_port, wait_ping
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINER = ROOT / "tests" / "containers" / "fault_container.py"
@@ -41,17 +39,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def client(service: str, url: str):
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDLOAD",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 1}, max_pool_connections=4, read_timeout=70),
-    )
 
 
 def train(folder: Path) -> Path:
@@ -108,7 +95,7 @@ def run(clients: int, duration: float, instances: int = 2) -> dict:
         try:
             wait_ping(f"http://127.0.0.1:{container_port}", container)
             wait_ping(url, server)
-            sm = client("sagemaker", url)
+            sm = client("sagemaker", url, pool=4, read_timeout=70)
             deploy(sm, "in-process", {"Image": "openclarify/xgboost", "ModelDataUrl": str(model)}, instances)
             deploy(sm, "remote", {"Image": f"http://127.0.0.1:{container_port}"}, instances)
             result = drive(url, server.pid, clients, duration)
@@ -141,7 +128,7 @@ def drive(url: str, pid: int, clients: int, duration: float) -> dict:
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
-        runtime = client("sagemaker-runtime", url)
+        runtime = client("sagemaker-runtime", url, pool=4, read_timeout=70)
         while time.monotonic() < end:
             endpoint = rng.choice(["in-process", "remote"])
             explained = rng.random() < 0.5
