@@ -197,9 +197,9 @@ def _sandwich_errors(
     # (M numbers per pair instead of one per regressor) and centred within their stratum afterwards.
     lever = fw[first_sampled:] @ influence.T  # (P, M)
     projected = lever[:, None, :] * residual[first_sampled:, :, None]  # (P, D, M)
-    members = stratum[None, :] == np.arange(n_strata)[:, None]  # (H, P)
-    counts = np.maximum(members.sum(axis=1), 1)
-    means = ((members / counts[:, None]) @ projected.reshape(n_sampled, d * m))[stratum].reshape(n_sampled, d, m)
+    # Each stratum's mean projected score: its members over the number drawn from it.
+    averaging = (stratum[None, :] == np.arange(n_strata)[:, None]) / np.maximum(drawn, 1)[:, None]  # (H, P)
+    means = (averaging @ projected.reshape(n_sampled, d * m))[stratum].reshape(n_sampled, d, m)
     # A stratum holding one pair has no spread to measure: its uncentred value stands in.
     means[drawn[stratum] <= 1] = 0.0
     spread = (projected - means) * row_scale[:, None, None]
