@@ -57,6 +57,10 @@ def test_same_seed_same_bits(problem):
     assert a.attributions.tobytes() == b.attributions.tobytes()
     assert a.standard_errors.tobytes() == b.standard_errors.tobytes()
     assert a.seed == seed
+    # Skipping the error bars (a caller that does not report them) leaves every attribution bit as it was.
+    lean = explain(model, x, baseline, number_of_samples=budget, seed=seed, errors=False)
+    assert lean.attributions.tobytes() == a.attributions.tobytes()
+    assert lean.standard_errors is None
 
 
 @SETTINGS

@@ -38,7 +38,7 @@ class Explanation:
     """Attributions of one record. Arrays are (M, D): one column per model output."""
 
     attributions: np.ndarray
-    standard_errors: np.ndarray  # 0 where exact; NaN where too few pairs were sampled to tell
+    standard_errors: np.ndarray | None  # 0 where exact; NaN where too few pairs were sampled; None if not asked for
     expected_value: np.ndarray  # g(mean_b f(b)), (D,)
     fx: np.ndarray  # g(f(x)), (D,)
     n_samples: int  # coalitions evaluated (excluding the empty and the full one)
@@ -76,6 +76,7 @@ def explain(
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, CoalitionDesign] | None = None,
     map_predict: MapPredictFn | None = None,
+    errors: bool = True,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -93,6 +94,8 @@ def explain(
     ``map_predict(predict, batches)`` evaluates the batches of at most ``max_rows`` synthetic rows and yields
     their outputs in order (default: one after the other); a distributed caller fans them out across model
     replicas. The batches are the same either way, so the result is bitwise the same for the same seed.
+    ``errors=False`` skips the standard errors (``standard_errors`` is then None): a caller that does not report
+    them saves their cost, and the attributions are bitwise the same either way.
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -138,14 +141,17 @@ def explain(
         design=design,
         should_stop=should_stop,
         designs=designs,
+        errors=errors,
     )
     attributions = np.zeros((m, d))
-    errors = np.zeros((m, d))
     attributions[players] = result.attributions
-    errors[players] = result.standard_errors
+    standard_errors = None
+    if result.standard_errors is not None:
+        standard_errors = np.zeros((m, d))
+        standard_errors[players] = result.standard_errors
     return Explanation(
         attributions=attributions,
-        standard_errors=errors,
+        standard_errors=standard_errors,
         expected_value=result.expected_value,
         fx=result.fx,
         n_samples=result.n_samples,
@@ -173,6 +179,7 @@ def explain_game(
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, CoalitionDesign] | None = None,
     stop_check_rows: int = STOP_CHECK_ROWS,
+    errors: bool = True,
 ) -> Explanation:
     """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
 
@@ -194,7 +201,7 @@ def explain_game(
     if m <= 1:
         # Nothing to apportion: a single player gets the whole difference, exactly.
         phi = delta[None, :] if m == 1 else np.zeros((0, d))
-        return _result(phi, np.zeros_like(phi), g_empty, g_full, 0, 0, seed, True, link)
+        return _result(phi, np.zeros_like(phi) if errors else None, g_empty, g_full, 0, 0, seed, True, link)
 
     if design is None or design.n_players != m or design.budget != budget:
         key = (m, budget, seed, allocation)
@@ -220,7 +227,7 @@ def explain_game(
         full[1:-1] = targets
         full[-1] = delta
         phi = exact_shapley(full, m)
-        errors = np.zeros_like(phi)
+        standard_errors = np.zeros_like(phi) if errors else None
     else:
         # The players most tied to the game's odd part get odd three-way terms, as many as the
         # design can afford (a deterministic rule, so a seed still fixes the result).
@@ -230,11 +237,11 @@ def explain_game(
             else interactions
         )
         triples = odd_interaction_terms(leading_players(design, targets, min(k, m)))
-        fit = paired_regression(design, targets, delta, triples)
-        phi, errors = fit.attributions, fit.standard_errors
+        fit = paired_regression(design, targets, delta, triples, with_errors=errors)
+        phi, standard_errors = fit.attributions, fit.standard_errors
     # Efficiency to the last bit: spread the rounding residue evenly.
     phi += (delta - phi.sum(axis=0))[None, :] / m
-    return _result(phi, errors, g_empty, g_full, design.n_coalitions, rows, seed, design.exact, link, complete)
+    return _result(phi, standard_errors, g_empty, g_full, design.n_coalitions, rows, seed, design.exact, link, complete)
 
 
 def _evaluate_until_stopped(

@@ -59,7 +59,7 @@ def _log_comb(n: int, k: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class PairedFit:
     attributions: np.ndarray  # (M, D)
-    standard_errors: np.ndarray  # (M, D)
+    standard_errors: np.ndarray | None  # (M, D); None when not asked for
 
 
 def leading_players(design: CoalitionDesign, targets: np.ndarray, k: int) -> np.ndarray:
@@ -133,9 +133,10 @@ def paired_regression(
         incidence = np.zeros((m, n_terms))
         incidence[triples, np.arange(n_terms)[:, None]] = 2.0 / 3.0
         phi = phi + incidence @ theta[m:]
-        influence = influence + incidence @ constrained[m:]
+        if with_errors:
+            influence = influence + incidence @ constrained[m:]
     if not with_errors:
-        return PairedFit(phi, np.full_like(phi, np.nan))
+        return PairedFit(phi, None)
     errors = _sandwich_errors(design, f, fw, odd - f @ theta, influence)
     return PairedFit(phi, errors)
 

@@ -337,7 +337,7 @@ def run_explained(
             if text_types is not None:
                 result_i, features = _explain_text(
                     prepared, runtime, remote, records[i], i + 1, scores[position], base_scores, result.content_type,
-                    deadline, should_stop,
+                    deadline, should_stop, errors=invocation.extended,
                 )  # fmt: skip
                 explanations[i] = RecordExplanation(features, _details(result_i) if invocation.extended else None)
                 continue
@@ -352,11 +352,19 @@ def run_explained(
                     result.content_type,
                     deadline,
                     should_stop,
+                    errors=invocation.extended,
                 )
             else:
                 assert remote is not None
                 result_i = _explain_remote(
-                    prepared, remote, records[i], scores[position], base_scores, i + 1, should_stop
+                    prepared,
+                    remote,
+                    records[i],
+                    scores[position],
+                    base_scores,
+                    i + 1,
+                    should_stop,
+                    errors=invocation.extended,
                 )
         except Interrupted:
             continue  # out of time before this record got anywhere: it stays unexplained (null)
@@ -404,6 +412,8 @@ def _explain_in_process(
     content_type: str,
     deadline: Deadline,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    errors: bool,
 ) -> Explanation:
     inference = prepared.config.inference
 
@@ -430,6 +440,7 @@ def _explain_in_process(
         designs=_designs(prepared),
         should_stop=should_stop,
         map_predict=getattr(runtime, "map_predict", None),
+        errors=errors,
     )
 
 
@@ -441,6 +452,8 @@ def _explain_remote(
     base_scores: np.ndarray,
     number: int,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    errors: bool,
 ) -> Explanation:
     """Every one of the ``baseline size × n_samples`` synthetic records goes to the container, as Clarify documents
     (spec §5.2); nothing is skipped, so the container's load is what a Clarify user plans for."""
@@ -483,6 +496,7 @@ def _explain_remote(
         should_stop=should_stop,
         # Check the clock after every few container calls, not every 16k rows: a container is slow.
         stop_check_rows=4 * (inference.max_record_count or 64),
+        errors=errors,
     )
 
 
@@ -509,6 +523,8 @@ def _explain_text(
     content_type: str,
     deadline: Deadline,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    errors: bool,
 ) -> tuple[Explanation, tuple[FeatureAttributions, ...]]:
     """A record with text features: players are its non-text features and text units (``services.text_features``).
     Synthetic records go to the model as records: an object table in process, serialised lines to a container."""
@@ -543,6 +559,7 @@ def _explain_text(
         check=deadline.check,
         should_stop=should_stop,
         designs=_designs(prepared),
+        errors=errors,
     )
     return result, feature_attributions(text, result.attributions)
 
@@ -551,7 +568,9 @@ def _details(result: Explanation) -> ExplanationDetails:
     return ExplanationDetails(
         expected_value=tuple(float(v) for v in result.expected_value),
         f_x=tuple(float(v) for v in result.fx),
-        standard_errors=tuple(tuple(float(v) for v in row) for row in result.standard_errors),
+        standard_errors=None
+        if result.standard_errors is None
+        else tuple(tuple(float(v) for v in row) for row in result.standard_errors),
         exact=bool(result.exact),
         model_rows=int(result.model_rows),
         seed=int(result.seed),

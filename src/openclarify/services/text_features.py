@@ -129,8 +129,10 @@ def explain_text(
     check: Callable[[], None],
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, Any] | None = None,
+    errors: bool = True,
 ) -> Explanation:
-    """Kernel SHAP over the record's players. ``max_rows`` bounds the synthetic records built per step."""
+    """Kernel SHAP over the record's players. ``max_rows`` bounds the synthetic records built per step;
+    ``errors=False`` skips the standard errors."""
     b = len(baseline_rows)
     m = text.n_players
     d = fx.shape[0]
@@ -167,6 +169,7 @@ def explain_text(
         rows_per_coalition=b,
         should_stop=should_stop,
         designs=designs,
+        errors=errors,
     )
     return replace(result, model_rows=result.model_rows + extra_rows) if extra_rows else result
 
