@@ -192,18 +192,25 @@ def main() -> None:
         )["openclarify"]["kernel_shap"][0]
         rows = details["model_rows"]
 
-        # The very synthetic rows the explainer evaluates: the endpoint's Seed fixes its coalition design. (Random
-        # half-dense masks would not do: trees traverse rows near x or near the baseline faster.)
-        design = plan_design(M, clarify_n_samples(M), seed=1)
-        masks = design.masks
-        assert masks.shape[0] * BASELINE_ROWS == rows
-        synthetic = np.where(masks[:, None, :], record, baseline[None]).reshape(-1, M)
+        # The very synthetic rows the explainer evaluates, recorded from the engine with the endpoint's Seed, which
+        # fixes its coalition design. (Random half-dense masks would not do: trees traverse rows near x or near the
+        # baseline faster.)
+        fx = booster.predict(xgboost.DMatrix(record))
+        base_out = booster.predict(xgboost.DMatrix(baseline))
+        seen: list[np.ndarray] = []
+
+        def recording(batch: np.ndarray) -> np.ndarray:
+            seen.append(batch.copy())
+            return booster.inplace_predict(batch)
+
+        explain(recording, record[0], baseline, seed=1, fx=fx, baseline_outputs=base_out, errors=False)
+        synthetic = np.concatenate(seen)
+        assert synthetic.shape[0] == rows
+        masks = np.concatenate([s for _, s in plan_design(M, clarify_n_samples(M), seed=1).mask_chunks(1 << 20)])
 
         def invoke(name: str) -> None:
             rt.invoke_endpoint(EndpointName=name, Body=body, ContentType="text/csv")["Body"].read()
 
-        fx = booster.predict(xgboost.DMatrix(record))
-        base_out = booster.predict(xgboost.DMatrix(baseline))
         # Interleaved, one of each per round, so the three see the same load on this shared machine; BLAS held to
         # one thread in this process as the server holds it.
         with threadpool_limits(limits=1, user_api="blas"):
@@ -217,6 +224,7 @@ def main() -> None:
                         seed=1,
                         fx=fx,
                         baseline_outputs=base_out,
+                        errors=False,  # as the server: a Clarify response carries no error bars
                     ),
                     "local": lambda: invoke(e1),
                 },

@@ -6,8 +6,8 @@ import pytest
 from openclarify.kernelshap import clarify_n_samples, explain, plan_design
 
 
-@pytest.mark.parametrize(("m", "b"), [(12, 1), (12, 3), (12, 6), (40, 6)])
-def test_model_sees_exactly_the_masked_rows(m, b):
+@pytest.mark.parametrize(("m", "b", "groups"), [(12, 1, 1), (12, 3, 1), (12, 3, 2), (12, 6, 3), (40, 6, 2)])
+def test_model_sees_exactly_the_masked_rows(m, b, groups):
     rng = np.random.default_rng(m * 10 + b)
     x = rng.normal(size=m)
     baseline = rng.normal(size=(b, m))
@@ -24,12 +24,23 @@ def test_model_sees_exactly_the_masked_rows(m, b):
     seen.clear()
     players = np.flatnonzero(np.any(baseline != x, axis=0))  # with one baseline row, column 7 drops out too
     budget = clarify_n_samples(players.shape[0], 300)
-    design = plan_design(players.shape[0], budget, seed=3)
-    explain(model, x, baseline, number_of_samples=300, seed=3, fx=fx, baseline_outputs=base_out, design=design)
+    design = plan_design(players.shape[0], budget, seed=3, n_groups=groups)
+    explain(
+        model, x, baseline, number_of_samples=300, seed=3, fx=fx, baseline_outputs=base_out, design=design,
+        baseline_groups=groups,
+    )  # fmt: skip
 
     masks = np.ones((design.n_coalitions, m), dtype=bool)
     masks[:, players] = design.masks
-    expected = np.where(masks[:, None, :], x, baseline[None, :, :]).reshape(-1, m)
+    # Each group's coalitions, in design order, on that group's baseline rows only.
+    group_of = design.row_groups(0, design.n_coalitions)
+    expected = np.concatenate(
+        [
+            np.where(masks[group_of == g][:, None, :], x, baseline[rows][None, :, :]).reshape(-1, m)
+            for g, rows in enumerate(np.array_split(np.arange(b), groups))
+        ]
+    )
+    assert expected.shape[0] == b * budget  # Clarify's count: every baseline row with its n_samples coalitions
     got = np.concatenate(seen)
     assert got.shape == expected.shape
     assert got.tobytes() == expected.tobytes()

@@ -9,7 +9,15 @@ Typical use::
 
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import CoalitionDesign, plan_design
-from openclarify.kernelshap.explainer import ESTIMATOR, Explanation, Interrupted, explain, explain_game
+from openclarify.kernelshap.explainer import (
+    ESTIMATOR,
+    Explanation,
+    Interrupted,
+    explain,
+    explain_game,
+    group_arguments,
+    group_baseline,
+)
 
 __all__ = [
     "ESTIMATOR",
@@ -20,5 +28,7 @@ __all__ = [
     "clarify_n_samples",
     "explain",
     "explain_game",
+    "group_arguments",
+    "group_baseline",
     "plan_design",
 ]

@@ -46,6 +46,10 @@ class CoalitionDesign:
     A sampled design is made of complementary pairs: row 2p of ``masks`` is pair p's coalition and
     row 2p + 1 its complement, both with weight ``pair_weights[p]``. ``pair_stratum[p]`` is the sampled
     stratum pair p was drawn from, or -1 where its stratum was enumerated in full.
+
+    A design may split the baseline rows into ``n_groups`` groups, each with coalitions of its own
+    (``plan_design``'s ``n_groups``): pair p is then evaluated on the rows of group ``pair_group[p]``
+    only, and a sampled stratum of each group counts as a stratum of its own.
     """
 
     n_players: int
@@ -57,14 +61,66 @@ class CoalitionDesign:
     stratum_population: np.ndarray  # (H,) pairs in each sampled stratum's population (float, may be huge)
     stratum_sampled: np.ndarray  # (H,) pairs drawn from each sampled stratum
     stratum_mass: np.ndarray  # (H,) each sampled stratum's kernel mass, on the scale of pair_weights
+    pair_group: np.ndarray | None = None  # (P,) baseline group of each pair; None: one group
+    n_groups: int = 1
 
     @property
     def n_enumerated_pairs(self) -> int:
         return int(np.count_nonzero(self.pair_stratum < 0))
 
+    @property
+    def coalitions_per_row(self) -> int:
+        """Coalitions each baseline row is evaluated with: Clarify's n_samples."""
+        return self.n_coalitions // self.n_groups
+
+    def row_groups(self, start: int, stop: int) -> np.ndarray:
+        """The baseline group of each coalition ``[start, stop)``."""
+        if self.pair_group is None:
+            return np.zeros(stop - start, dtype=np.int64)
+        return np.repeat(self.pair_group, 2)[start:stop]
+
+    def group(self, g: int) -> CoalitionDesign:
+        """Group g's own design: its pairs, with their strata numbered from 0."""
+        if self.pair_group is None:
+            return self
+        own = self.pair_group == g
+        stratum = self.pair_stratum[own]
+        kept, renumbered = np.unique(stratum[stratum >= 0], return_inverse=True)
+        numbers = np.full(stratum.shape[0], -1, dtype=np.int64)
+        numbers[stratum >= 0] = renumbered
+        return replace(
+            self,
+            masks=self.masks.reshape(-1, 2, self.n_players)[own].reshape(-1, self.n_players),
+            pair_weights=self.pair_weights[own],
+            pair_stratum=numbers,
+            stratum_population=self.stratum_population[kept],
+            stratum_sampled=self.stratum_sampled[kept],
+            stratum_mass=self.stratum_mass[kept],
+            pair_group=None,
+            n_groups=1,
+        )
+
+    def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
+        """A chunk of ``mask_chunks`` split by baseline group: (group, the coalitions' positions, their masks)."""
+        if self.pair_group is None:
+            return [(0, slice(start, start + masks.shape[0]), masks)]
+        groups = self.row_groups(start, start + masks.shape[0])
+        parts = []
+        for g in range(self.n_groups):
+            chosen = groups == g
+            if chosen.any():
+                parts.append((g, start + np.flatnonzero(chosen), masks[chosen]))
+        return parts
+
     def rows(self, start: int, stop: int) -> CoalitionDesign:
         """The coalitions ``[start, stop)`` alone, for evaluating a design block by block."""
-        return replace(self, masks=self.masks[start:stop], pair_weights=self.pair_weights[start // 2 : stop // 2])
+        pairs = slice(start // 2, stop // 2)
+        return replace(
+            self,
+            masks=self.masks[start:stop],
+            pair_weights=self.pair_weights[pairs],
+            pair_group=None if self.pair_group is None else self.pair_group[pairs],
+        )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
         """The design made of its first ``n_pairs`` pairs, reweighted as if it had been planned that size.
@@ -86,6 +142,7 @@ class CoalitionDesign:
             self,
             masks=self.masks[: 2 * n_pairs],
             pair_weights=weights,
+            pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],
@@ -107,16 +164,80 @@ class CoalitionDesign:
                 yield start, self.masks[start:stop]
 
 
-def plan_design(n_players: int, budget: int, seed: int, allocation: Allocation = "sqrt") -> CoalitionDesign:
-    """The design ``explain`` uses for this many players, budget and seed.
+def plan_design(
+    n_players: int, budget: int, seed: int, allocation: Allocation = "sqrt", n_groups: int = 1
+) -> CoalitionDesign:
+    """The design ``explain`` uses for this many players, budget, seed and baseline groups.
 
     Made ahead, it can be passed to every explanation that shares them (an endpoint with a fixed
-    Seed), so the sampling is paid once.
+    Seed), so the sampling is paid once. With ``n_groups`` > 1 each group of baseline rows gets a
+    sampled design of its own, ``budget`` coalitions each (``grouped_design``); an exact design needs
+    no groups.
     """
     budget = min(budget, all_coalitions(n_players))
     if budget >= all_coalitions(n_players):
         return exact_design(n_players)
-    return sampled_design(n_players, budget, np.random.default_rng(seed), allocation)
+    if n_groups == 1:
+        return sampled_design(n_players, budget, np.random.default_rng(seed), allocation)
+    streams = np.random.SeedSequence(seed).spawn(n_groups + 1)
+    parts = [sampled_design(n_players, budget, np.random.default_rng(s), allocation) for s in streams[1:]]
+    return grouped_design(parts, np.random.default_rng(streams[0]))
+
+
+def grouped_design(parts: list[CoalitionDesign], rng: np.random.Generator) -> CoalitionDesign:
+    """One design from independent sampled designs, one per group of baseline rows.
+
+    The game is the mean over baseline rows, so its Shapley values are the groups' own, weighed by their
+    shares of the rows; each group's are fitted on its own coalitions (``group``). For the same number of
+    model rows, independent coalitions per group pin the mean down better than one shared set evaluated on
+    every row. The design is evaluated as one: enumerated pairs come first (every group's), then the
+    sampled ones shuffled across groups and strata, so a prefix is still a stratified sample of every
+    group; each group's sampled strata are strata of their own. Weights are kept on the group's own
+    scale (a weighted fit does not depend on it).
+    """
+    m = parts[0].n_players
+    reps, weights, stratum, group = [], [], [], []
+    populations, drawn, mass = [], [], []
+    n_strata = 0
+    for g, part in enumerate(parts):
+        enum = part.pair_stratum < 0
+        reps.append(part.masks[0::2][enum])
+        weights.append(part.pair_weights[enum])
+        stratum.append(part.pair_stratum[enum])
+        group.append(np.full(int(enum.sum()), g, dtype=np.int64))
+    tail_reps, tail_weights, tail_stratum, tail_group = [], [], [], []
+    for g, part in enumerate(parts):
+        sampled = part.pair_stratum >= 0
+        tail_reps.append(part.masks[0::2][sampled])
+        tail_weights.append(part.pair_weights[sampled])
+        tail_stratum.append(part.pair_stratum[sampled] + n_strata)
+        tail_group.append(np.full(int(sampled.sum()), g, dtype=np.int64))
+        populations.append(part.stratum_population)
+        drawn.append(part.stratum_sampled)
+        mass.append(part.stratum_mass)
+        n_strata += part.stratum_sampled.shape[0]
+    # Shuffled, except that one sampled pair of every group leads: a deadline's first block then holds a sample
+    # of every group's game.
+    order = rng.permutation(sum(r.shape[0] for r in tail_reps))
+    tail_group_shuffled = np.concatenate(tail_group)[order]
+    leaders = np.unique(tail_group_shuffled, return_index=True)[1]
+    order = np.concatenate([order[leaders], np.delete(order, leaders)])
+    rep = np.concatenate([*reps, np.concatenate(tail_reps)[order]])
+    masks = np.empty((2 * rep.shape[0], m), dtype=bool)
+    masks[0::2], masks[1::2] = rep, ~rep
+    return CoalitionDesign(
+        n_players=m,
+        budget=parts[0].budget,
+        exact=False,
+        masks=masks,
+        pair_weights=np.concatenate([*weights, np.concatenate(tail_weights)[order]]),
+        pair_stratum=np.concatenate([*stratum, np.concatenate(tail_stratum)[order]]),
+        stratum_population=np.concatenate(populations),
+        stratum_sampled=np.concatenate(drawn),
+        stratum_mass=np.concatenate(mass),
+        pair_group=np.concatenate([*group, np.concatenate(tail_group)[order]]),
+        n_groups=len(parts),
+    )
 
 
 def codes_to_masks(codes: np.ndarray, n_players: int) -> np.ndarray:

@@ -54,7 +54,15 @@ from openclarify.clarify.records import (
 from openclarify.clarify.response import ExplanationDetails, FeatureAttributions, RecordExplanation, build_response
 from openclarify.clarify.text import model_table
 from openclarify.errors import ModelError, ValidationError
-from openclarify.kernelshap import Explanation, Interrupted, clarify_n_samples, explain, explain_game
+from openclarify.kernelshap import (
+    Explanation,
+    Interrupted,
+    clarify_n_samples,
+    explain,
+    explain_game,
+    group_arguments,
+    group_baseline,
+)
 from openclarify.runtimes import InvokeResult, Runtime
 from openclarify.services import telemetry
 from openclarify.services.baselines import PreparedExplainer, VariantBaseline
@@ -464,22 +472,39 @@ def _explain_remote(
     d = fx.shape[0]
     inference = config.inference
     seed = config.shap.seed if config.shap.seed is not None else secrets.randbits(63)
+    budget = clarify_n_samples(m, config.shap.number_of_samples)
+    groups = group_baseline(b, m, budget, _link(config))  # type: ignore[arg-type]
+    group_rows = [[rows[i] for i in members] for members in groups]
 
     def values(design: Any) -> tuple[np.ndarray, int]:
         out = np.empty((design.n_coalitions, d))
         sent = 0
         for start, masks in design.mask_chunks(max(1, CHUNK_ROWS // b)):
             remote.bridge.deadline.check()
-            lines = synthetic_lines(
-                record, rows, masks, remote.content_type, inference.content_template, inference.features_attribute
-            )
+            parts = design.chunk_by_group(start, masks)
+            lines = [
+                line
+                for g, _, part in parts
+                for line in synthetic_lines(
+                    record,
+                    group_rows[g],
+                    part,
+                    remote.content_type,
+                    inference.content_template,
+                    inference.features_attribute,
+                )
+            ]
             scores = remote.scores(lines, f"the synthetic records of record {number}")
             if scores.shape[1] != d:
                 raise ModelError(
                     f"The model gave {scores.shape[1]} scores per synthetic record of record {number} but {d} for the "
                     "record itself."
                 )
-            out[start : start + masks.shape[0]] = scores.reshape(masks.shape[0], b, d).mean(axis=1)
+            offset = 0
+            for g, positions, part in parts:
+                n = part.shape[0] * len(group_rows[g])
+                out[positions] = scores[offset : offset + n].reshape(part.shape[0], len(group_rows[g]), d).mean(axis=1)
+                offset += n
             sent += len(lines)
         return out, sent
 
@@ -488,10 +513,11 @@ def _explain_remote(
         n_players=m,
         v_full=fx,
         v_empty=base_scores.mean(axis=0),
-        budget=clarify_n_samples(m, config.shap.number_of_samples),
+        budget=budget,
         seed=seed,
         link=_link(config),  # type: ignore[arg-type]
-        rows_per_coalition=b,
+        rows_per_coalition=max(len(r) for r in group_rows),
+        **group_arguments(groups, base_scores),
         designs=_designs(prepared),
         should_stop=should_stop,
         # Check the clock after every few container calls, not every 16k rows: a container is slow.

@@ -28,7 +28,7 @@ from openclarify.clarify.records import Record
 from openclarify.clarify.response import FeatureAttributions, TextSpan, UnitAttribution
 from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units
 from openclarify.errors import ModelError, ValidationError
-from openclarify.kernelshap import Explanation, clarify_n_samples, explain_game
+from openclarify.kernelshap import Explanation, clarify_n_samples, explain_game, group_arguments, group_baseline
 
 DEFAULT_MAX_TEXT_UNITS = 2000
 # Characters of synthetic text built per step (for one record), so a long text never fills memory.
@@ -141,20 +141,28 @@ def explain_text(
 
     empty_rows = synthetic_rows(text, baseline_rows, np.zeros((1, m), dtype=bool))
     if [tuple(r) for r in empty_rows] == [tuple(r) for r in baseline_rows]:
-        v_empty = base_scores.mean(axis=0)
+        empty_scores = base_scores
         extra_rows = 0
     else:
-        v_empty = _checked(score_rows(empty_rows), b, d).mean(axis=0)
+        empty_scores = _checked(score_rows(empty_rows), b, d)
         extra_rows = b
+    budget = clarify_n_samples(m, number_of_samples) if m >= 1 else 0
+    groups = group_baseline(b, m, budget, link)  # type: ignore[arg-type]
+    group_rows = [[baseline_rows[i] for i in members] for members in groups]
 
     def values(design: Any) -> tuple[np.ndarray, int]:
         out = np.empty((design.n_coalitions, d))
         sent = 0
         for start, masks in design.mask_chunks(per_step):
             check()
-            rows = synthetic_rows(text, baseline_rows, masks)
+            parts = design.chunk_by_group(start, masks)
+            rows = [row for g, _, part in parts for row in synthetic_rows(text, group_rows[g], part)]
             scores = _checked(score_rows(rows), len(rows), d)
-            out[start : start + masks.shape[0]] = scores.reshape(masks.shape[0], b, d).mean(axis=1)
+            offset = 0
+            for g, positions, part in parts:
+                n = part.shape[0] * len(group_rows[g])
+                out[positions] = scores[offset : offset + n].reshape(part.shape[0], len(group_rows[g]), d).mean(axis=1)
+                offset += n
             sent += len(rows)
         return out, sent
 
@@ -162,11 +170,12 @@ def explain_text(
         values,
         n_players=m,
         v_full=fx,
-        v_empty=v_empty,
-        budget=clarify_n_samples(m, number_of_samples) if m >= 1 else 0,
+        v_empty=empty_scores.mean(axis=0),
+        budget=budget,
         seed=seed,
         link=link,  # type: ignore[arg-type]
-        rows_per_coalition=b,
+        rows_per_coalition=max(len(r) for r in group_rows),
+        **group_arguments(groups, empty_scores),
         should_stop=should_stop,
         designs=designs,
         errors=errors,

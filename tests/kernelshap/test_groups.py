@@ -1,0 +1,76 @@
+"""Baseline groups with coalitions of their own: the design, the rows the model sees, and what the result reports."""
+
+import numpy as np
+import pytest
+
+from openclarify.kernelshap import clarify_n_samples, explain, group_baseline, plan_design
+
+from .models import CountingModel, nonlinear
+
+
+def test_each_group_gets_a_whole_design_of_its_own():
+    m, budget = 12, clarify_n_samples(12, 300)
+    single = plan_design(m, budget, seed=5)
+    grouped = plan_design(m, budget, seed=5, n_groups=3)
+    assert grouped.n_groups == 3 and grouped.n_coalitions == 3 * single.n_coalitions
+    assert grouped.coalitions_per_row == single.n_coalitions
+    for g in range(3):
+        own = grouped.group(g)
+        # The same strata, the same counts and weights as a design planned alone; other coalitions.
+        assert own.n_enumerated_pairs == single.n_enumerated_pairs
+        np.testing.assert_array_equal(own.stratum_sampled, single.stratum_sampled)
+        np.testing.assert_array_equal(np.sort(own.pair_weights), np.sort(single.pair_weights))
+        assert np.all(own.masks[0::2] == ~own.masks[1::2])
+        codes = own.masks[0::2] @ (1 << np.arange(m))
+        assert np.unique(codes).shape[0] == codes.shape[0]  # without replacement, within the group
+    # Enumerated pairs first, then one sampled pair of every group, so a deadline's first block samples each game.
+    n_enum = 3 * single.n_enumerated_pairs
+    assert np.all(grouped.pair_stratum[:n_enum] < 0) and np.all(grouped.pair_stratum[n_enum:] >= 0)
+    assert sorted(grouped.pair_group[n_enum : n_enum + 3].tolist()) == [0, 1, 2]
+    prefix = grouped.truncated(n_enum + 5)
+    assert prefix.n_groups == 3 and prefix.pair_group.shape[0] == n_enum + 5
+
+
+def test_the_rule_splits_only_sampled_identity_games_with_two_rows():
+    assert [rows.tolist() for rows in group_baseline(5, 20, 2088, "identity")] == [[0, 1, 2], [3, 4]]
+    assert len(group_baseline(1, 20, 2088, "identity")) == 1
+    assert len(group_baseline(5, 20, 2088, "logit")) == 1  # a logit of the mean over every row cannot be split
+    assert len(group_baseline(5, 8, 2**8 - 2, "identity")) == 1  # exact: every row sees every coalition already
+    with pytest.raises(ValueError, match="identity link"):
+        group_baseline(5, 20, 2088, "logit", requested=2)
+    with pytest.raises(ValueError, match="baseline has 5 rows"):
+        group_baseline(5, 20, 2088, "identity", requested=6)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_grouped_estimates_keep_clarifys_row_count_efficiency_and_the_linear_closed_form(groups):
+    rng = np.random.default_rng(groups)
+    m, b = 11, 4
+    x, baseline, weights = rng.normal(size=m), rng.normal(size=(b, m)), rng.normal(size=m)
+    model = CountingModel(nonlinear(weights))
+    result = explain(model, x, baseline, number_of_samples=300, seed=2, baseline_groups=groups)
+    assert not result.exact and result.n_samples == 300
+    assert model.rows == result.model_rows == 1 + b + b * 300  # B × n_samples synthetic rows, as Clarify counts
+    delta = model(x[None])[0] - model(baseline).mean()
+    assert abs(result.attributions.sum() - delta) <= 1e-9 * max(1.0, abs(delta))
+    linear = explain(lambda rows: rows @ weights, x, baseline, number_of_samples=300, seed=2, baseline_groups=groups)
+    np.testing.assert_allclose(linear.attributions[:, 0], (x - baseline.mean(axis=0)) * weights, atol=1e-9)
+
+
+def test_groups_lower_the_error_of_a_tree_ensemble_for_the_same_rows():
+    datasets = pytest.importorskip("sklearn.datasets")
+    ensemble = pytest.importorskip("sklearn.ensemble")
+    data, target = datasets.load_breast_cancer(return_X_y=True)
+    data = data[:, :13]
+    model = ensemble.GradientBoostingRegressor(n_estimators=60, max_depth=4, random_state=0).fit(data, target)
+    rng = np.random.default_rng(3)
+    baseline = data[rng.choice(len(data), 6, replace=False)]
+    errors: dict[int, list[float]] = {1: [], 2: []}
+    for x in data[rng.choice(len(data), 6, replace=False)]:
+        # The engine's exact mode (checked against the brute-force oracle in test_exact.py).
+        truth = explain(model.predict, x, baseline, number_of_samples=2**13, seed=0).attributions[:, 0]
+        for groups, found in errors.items():
+            for seed in range(3):
+                phi = explain(model.predict, x, baseline, seed=seed, baseline_groups=groups).attributions[:, 0]
+                found.append(np.linalg.norm(phi - truth) / np.linalg.norm(truth))
+    assert np.mean(errors[2]) < 0.9 * np.mean(errors[1]), {g: np.mean(e) for g, e in errors.items()}
