@@ -170,74 +170,13 @@ def plan_design(
     """The design ``explain`` uses for this many players, budget, seed and baseline groups.
 
     Made ahead, it can be passed to every explanation that shares them (an endpoint with a fixed
-    Seed), so the sampling is paid once. With ``n_groups`` > 1 each group of baseline rows gets a
-    sampled design of its own, ``budget`` coalitions each (``grouped_design``); an exact design needs
-    no groups.
+    Seed), so the sampling is paid once. With ``n_groups`` > 1 each group of baseline rows gets
+    coalitions of its own (``sampled_design``); an exact design needs no groups.
     """
     budget = min(budget, all_coalitions(n_players))
     if budget >= all_coalitions(n_players):
         return exact_design(n_players)
-    if n_groups == 1:
-        return sampled_design(n_players, budget, np.random.default_rng(seed), allocation)
-    streams = np.random.SeedSequence(seed).spawn(n_groups + 1)
-    parts = [sampled_design(n_players, budget, np.random.default_rng(s), allocation) for s in streams[1:]]
-    return grouped_design(parts, np.random.default_rng(streams[0]))
-
-
-def grouped_design(parts: list[CoalitionDesign], rng: np.random.Generator) -> CoalitionDesign:
-    """One design from independent sampled designs, one per group of baseline rows.
-
-    The game is the mean over baseline rows, so its Shapley values are the groups' own, weighed by their
-    shares of the rows; each group's are fitted on its own coalitions (``group``). For the same number of
-    model rows, independent coalitions per group pin the mean down better than one shared set evaluated on
-    every row. The design is evaluated as one: enumerated pairs come first (every group's), then the
-    sampled ones shuffled across groups and strata, so a prefix is still a stratified sample of every
-    group; each group's sampled strata are strata of their own. Weights are kept on the group's own
-    scale (a weighted fit does not depend on it).
-    """
-    m = parts[0].n_players
-    reps, weights, stratum, group = [], [], [], []
-    populations, drawn, mass = [], [], []
-    n_strata = 0
-    for g, part in enumerate(parts):
-        enum = part.pair_stratum < 0
-        reps.append(part.masks[0::2][enum])
-        weights.append(part.pair_weights[enum])
-        stratum.append(part.pair_stratum[enum])
-        group.append(np.full(int(enum.sum()), g, dtype=np.int64))
-    tail_reps, tail_weights, tail_stratum, tail_group = [], [], [], []
-    for g, part in enumerate(parts):
-        sampled = part.pair_stratum >= 0
-        tail_reps.append(part.masks[0::2][sampled])
-        tail_weights.append(part.pair_weights[sampled])
-        tail_stratum.append(part.pair_stratum[sampled] + n_strata)
-        tail_group.append(np.full(int(sampled.sum()), g, dtype=np.int64))
-        populations.append(part.stratum_population)
-        drawn.append(part.stratum_sampled)
-        mass.append(part.stratum_mass)
-        n_strata += part.stratum_sampled.shape[0]
-    # Shuffled, except that one sampled pair of every group leads: a deadline's first block then holds a sample
-    # of every group's game.
-    order = rng.permutation(sum(r.shape[0] for r in tail_reps))
-    tail_group_shuffled = np.concatenate(tail_group)[order]
-    leaders = np.unique(tail_group_shuffled, return_index=True)[1]
-    order = np.concatenate([order[leaders], np.delete(order, leaders)])
-    rep = np.concatenate([*reps, np.concatenate(tail_reps)[order]])
-    masks = np.empty((2 * rep.shape[0], m), dtype=bool)
-    masks[0::2], masks[1::2] = rep, ~rep
-    return CoalitionDesign(
-        n_players=m,
-        budget=parts[0].budget,
-        exact=False,
-        masks=masks,
-        pair_weights=np.concatenate([*weights, np.concatenate(tail_weights)[order]]),
-        pair_stratum=np.concatenate([*stratum, np.concatenate(tail_stratum)[order]]),
-        stratum_population=np.concatenate(populations),
-        stratum_sampled=np.concatenate(drawn),
-        stratum_mass=np.concatenate(mass),
-        pair_group=np.concatenate([*group, np.concatenate(tail_group)[order]]),
-        n_groups=len(parts),
-    )
+    return sampled_design(n_players, budget, np.random.default_rng(seed), allocation, n_groups)
 
 
 def codes_to_masks(codes: np.ndarray, n_players: int) -> np.ndarray:
@@ -290,9 +229,19 @@ def _strata(n_players: int, allocation: Allocation) -> list[_Stratum]:
 
 
 def sampled_design(
-    n_players: int, budget: int, rng: np.random.Generator, allocation: Allocation = "sqrt"
+    n_players: int, budget: int, rng: np.random.Generator, allocation: Allocation = "sqrt", n_groups: int = 1
 ) -> CoalitionDesign:
-    """A design of at most ``budget`` coalitions for a budget below 2^M - 2."""
+    """A design of at most ``budget`` coalitions per group for a budget below 2^M - 2.
+
+    With several groups of baseline rows, every group gets the same strata, counts and weights, and
+    coalitions drawn independently of the other groups'. The game is the mean over baseline rows, so its
+    Shapley values are the groups' own weighed by their shares of the rows, each fitted on its group's
+    coalitions (``CoalitionDesign.group``): for the same number of model rows, independent coalitions per
+    group pin the mean down better than one shared set evaluated on every row. Each group's sampled strata
+    are strata of their own. Enumerated pairs come first (every group's), then the sampled ones shuffled
+    across groups and strata, led by one pair of each group, so that any prefix is a stratified sample of
+    every group's game.
+    """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
     m = n_players
@@ -325,35 +274,44 @@ def sampled_design(
             open_strata.remove(st)
 
     counts = _largest_remainder(pairs_left, [st.allocation for st in open_strata])
-    reps, log_weights, stratum_of_pair, populations, drawn = [], [], [], [], []
+    enum_reps, enum_logw = [], []
     for st in enumerated:
         pairs = _canonical(_all_subsets_of_size(m, st.size), st)
         if st.self_paired:
             pairs = np.unique(pairs, axis=0)
         # Each coalition of size s carries the kernel weight (M-1) / (C(M,s) s (M-s)).
-        reps.append(pairs)
-        log_weights.append(np.full(pairs.shape[0], st.log_mass - log(2 * pairs.shape[0])))
-        stratum_of_pair.append(np.full(pairs.shape[0], -1, dtype=np.int64))
+        enum_reps.append(pairs)
+        enum_logw.append(np.full(pairs.shape[0], st.log_mass - log(2 * pairs.shape[0])))
     sampled = [(st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0]
-    reps.extend(_draw_pairs(m, sampled, rng))
-    for h, (st, k) in enumerate(sampled):
-        # The stratum's kernel mass, shared evenly by the 2k coalitions drawn from it.
-        log_weights.append(np.full(k, st.log_mass - log(2 * k)))
-        stratum_of_pair.append(np.full(k, h, dtype=np.int64))
-        populations.append(np.exp(st.log_pairs))
-        drawn.append(float(k))
+    h = len(sampled)
+    # Every group's draws in one pass; entry g * h + i is group g's draw from sampled stratum i.
+    draws = _draw_pairs(m, sampled * n_groups, rng)
+    sizes = np.array([k for _, k in sampled] * n_groups, dtype=np.int64)
+    sampled_logw = np.repeat([st.log_mass - log(2 * k) for st, k in sampled] * n_groups, sizes)
+    sampled_stratum = np.repeat(np.arange(h * n_groups), sizes)
 
-    rep = np.concatenate(reps) if reps else np.empty((0, m), dtype=bool)
-    logw = np.concatenate(log_weights) if reps else np.empty(0)
-    stratum = np.concatenate(stratum_of_pair) if reps else np.empty(0, dtype=np.int64)
-    # Shuffle the sampled pairs across strata, so that any prefix of the design is a stratified sample
-    # too: a deadline can stop after any block and still have an estimate.
-    n_enum = int(np.count_nonzero(stratum < 0))
-    order = np.concatenate([np.arange(n_enum), n_enum + rng.permutation(rep.shape[0] - n_enum)])
-    rep, logw, stratum = rep[order], logw[order], stratum[order]
+    enum_rep = np.concatenate(enum_reps) if enum_reps else np.empty((0, m), dtype=bool)
+    logw_enum = np.concatenate(enum_logw) if enum_reps else np.empty(0)
+    n_enum = enum_rep.shape[0]
+    # Shuffle the sampled pairs across strata (and groups), so that any prefix of the design is a stratified
+    # sample too: a deadline can stop after any block and still have an estimate.
+    order = rng.permutation(sampled_stratum.shape[0])
+    if n_groups > 1 and order.shape[0]:
+        # ... led by one pair of every group, so that the first block samples every group's game.
+        in_order = sampled_stratum[order] // max(h, 1)
+        leaders = np.array([np.argmax(in_order == g) for g in range(n_groups)])
+        order = np.concatenate([order[leaders], np.delete(order, leaders)])
+    tail = np.concatenate(draws)[order] if draws else np.empty((0, m), dtype=bool)
+    rep = np.concatenate([np.tile(enum_rep, (n_groups, 1)), tail])
+    logw = np.concatenate([np.tile(logw_enum, n_groups), sampled_logw[order]])
+    stratum = np.concatenate([np.full(n_enum * n_groups, -1, dtype=np.int64), sampled_stratum[order]])
     masks = np.empty((2 * rep.shape[0], m), dtype=bool)
     masks[0::2], masks[1::2] = rep, ~rep
     scale = logw.max() if logw.size else 0.0
+    pair_group = None
+    if n_groups > 1:
+        sampled_group = sampled_stratum[order] // h if h else np.empty(0, dtype=np.int64)
+        pair_group = np.concatenate([np.repeat(np.arange(n_groups), n_enum), sampled_group])
     return CoalitionDesign(
         n_players=m,
         budget=budget,
@@ -361,9 +319,11 @@ def sampled_design(
         masks=masks,
         pair_weights=np.exp(logw - scale),
         pair_stratum=stratum,
-        stratum_population=np.asarray(populations, dtype=float),
-        stratum_sampled=np.asarray(drawn, dtype=float),
-        stratum_mass=np.exp(np.asarray([st.log_mass for st, _ in sampled]) - scale),
+        stratum_population=np.tile([np.exp(st.log_pairs) for st, _ in sampled], n_groups).astype(float),
+        stratum_sampled=sizes.astype(float),
+        stratum_mass=np.exp(np.tile([st.log_mass for st, _ in sampled], n_groups) - scale),
+        pair_group=pair_group,
+        n_groups=n_groups,
     )
 
 
@@ -381,7 +341,12 @@ def _all_subsets_of_size(m: int, s: int) -> np.ndarray:
     if s == 1:
         return np.eye(m, dtype=bool)
     if s == 2:
-        idx = np.stack(np.triu_indices(m, 1), axis=1)
+        first, second = np.triu_indices(m, 1)
+        masks = np.zeros((first.shape[0], m), dtype=bool)
+        rows = np.arange(first.shape[0])
+        masks[rows, first] = True
+        masks[rows, second] = True
+        return masks
     else:
         idx = np.fromiter(combinations(range(m), s), dtype=np.dtype((np.int64, s)))
     masks = np.zeros((idx.shape[0], m), dtype=bool)
@@ -406,53 +371,69 @@ def _draw_pairs(m: int, sampled: list[tuple[_Stratum, int]], rng: np.random.Gene
     """
     out: list[np.ndarray | None] = [None] * len(sampled)
     pending = []
+    listed: dict[int, np.ndarray] = {}  # stratum size -> its population (several groups draw from one stratum)
     for i, (st, k) in enumerate(sampled):
         if log(k) >= st.log_pairs + log(_LIST_WHEN_DRAWING_OVER):
-            population = _canonical(_all_subsets_of_size(m, st.size), st)
-            if st.self_paired:
-                population = np.unique(population, axis=0)
+            population = listed.get(st.size)
+            if population is None:
+                population = _canonical(_all_subsets_of_size(m, st.size), st)
+                if st.self_paired:
+                    population = np.unique(population, axis=0)
+                listed[st.size] = population
             out[i] = population[np.sort(rng.choice(population.shape[0], size=k, replace=False))]
         else:
             pending.append(i)
-    chosen = {i: np.empty((0, m), dtype=bool) for i in pending}
-    while pending:
-        want = np.array([sampled[i][1] for i in pending])
-        have = np.array([chosen[i].shape[0] for i in pending])
-        draws = (want - have) + (want - have) // 8 + 2
-        owner = np.repeat(np.arange(len(pending)), draws)
-        sizes = np.array([sampled[i][0].size for i in pending])[owner]
+    n = len(pending)
+    want = np.array([sampled[i][1] for i in pending], dtype=np.int64)
+    size = np.array([sampled[i][0].size for i in pending], dtype=np.int64)
+    self_paired = np.array([sampled[i][0].self_paired for i in pending], dtype=bool)
+    # Accepted rows so far, grouped by owner (the index into ``pending``) in the order they were drawn.
+    kept, kept_owner = np.empty((0, m), dtype=bool), np.empty(0, dtype=np.int64)
+    while n:
+        short = want - np.bincount(kept_owner, minlength=n)
+        if not short.any():
+            break
+        owner = np.repeat(np.arange(n), np.where(short > 0, short + short // 8 + 2, 0))
+        sizes = size[owner]
         keys = rng.random((owner.shape[0], m))
         kth = np.take_along_axis(np.sort(keys, axis=1), (sizes - 1)[:, None], axis=1)
         fresh = keys <= kth
+        if np.count_nonzero(fresh) != sizes.sum():
+            # Keys that tie at the cut pick too many players (about once in 10^13 rows): drop such rows, which
+            # leaves the accepted subsets uniform; the loop draws again.
+            untied = np.count_nonzero(fresh, axis=1) == sizes
+            fresh, owner = fresh[untied], owner[untied]
         # A self-paired stratum's pair {S, complement} is named by the member that holds player 0.
-        flip = np.array([sampled[i][0].self_paired for i in pending])[owner] & ~fresh[:, 0]
+        flip = self_paired[owner] & ~fresh[:, 0]
         fresh[flip] = ~fresh[flip]
-        # Earlier picks first, then the fresh draws, grouped by stratum: strata never share a
-        # coalition (their sizes differ), so one pass of unique() dedups them all.
-        pool = np.concatenate([chosen[i] for i in pending] + [fresh])
-        pool_owner = np.concatenate([np.full(h, j) for j, h in enumerate(have)] + [owner])
-        order = np.argsort(pool_owner, kind="stable")
-        pool, pool_owner = pool[order], pool_owner[order]
-        _, first = np.unique(_row_keys(pool), return_index=True)
+        # Earlier picks first, then the fresh draws, grouped by owner; a coalition is a duplicate only
+        # within its owner (two groups may draw the same one from the same stratum).
+        if kept_owner.shape[0]:
+            pool, pool_owner = np.concatenate([kept, fresh]), np.concatenate([kept_owner, owner])
+            order = np.argsort(pool_owner, kind="stable")
+            pool, pool_owner = pool[order], pool_owner[order]
+        else:
+            pool, pool_owner = fresh, owner  # np.repeat made it grouped by owner already
+        _, first = np.unique(_row_keys(pool, pool_owner), return_index=True)
         first.sort()
-        kept_owner = pool_owner[first]
-        starts = np.concatenate([[0], np.cumsum(np.bincount(kept_owner, minlength=len(pending)))[:-1]])
-        rank = np.arange(first.shape[0]) - starts[kept_owner]
-        keep = first[rank < want[kept_owner]]
-        for j, i in enumerate(pending):
-            chosen[i] = pool[keep[pool_owner[keep] == j]]
-        pending = [i for i in pending if chosen[i].shape[0] < sampled[i][1]]
-    for i, rows in chosen.items():
-        out[i] = rows
+        first_owner = pool_owner[first]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(first_owner, minlength=n))[:-1]])
+        keep = first[np.arange(first.shape[0]) - starts[first_owner] < want[first_owner]]
+        kept, kept_owner = pool[keep], pool_owner[keep]
+    if n:
+        for i, rows in zip(pending, np.split(kept, np.cumsum(want)[:-1]), strict=True):
+            out[i] = rows
     return out  # type: ignore[return-value]
 
 
-def _row_keys(masks: np.ndarray) -> np.ndarray:
-    """One hashable key per mask row: an integer code when it fits in 63 bits, else the packed bytes."""
+def _row_keys(masks: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """One hashable key per (owner, mask row): an integer code when both fit in 63 bits, else packed bytes."""
     m = masks.shape[1]
-    if m <= 62:
-        return masks @ (np.int64(1) << np.arange(m, dtype=np.int64))
-    packed = np.ascontiguousarray(np.packbits(masks, axis=1))
+    owner_bits = int(owner.max()).bit_length() if owner.size else 0
+    if m + owner_bits <= 62:
+        return masks @ (np.int64(1) << np.arange(m, dtype=np.int64)) | (owner.astype(np.int64) << m)
+    packed = np.concatenate([owner.astype(">u4").view(np.uint8).reshape(-1, 4), np.packbits(masks, axis=1)], axis=1)
+    packed = np.ascontiguousarray(packed)
     return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 

@@ -98,7 +98,7 @@ def explain(
     ``errors=False`` skips the standard errors (``standard_errors`` is then None): a caller that does not report
     them saves their cost, and the attributions are bitwise the same either way.
     ``baseline_groups`` splits the baseline rows into that many groups with coalitions of their own (same model
-    rows, see ``grouped_design``); None picks the default rule (``group_baseline``).
+    rows, see ``sampled_design``); None picks the default rule (``group_baseline``).
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -204,7 +204,7 @@ def explain_game(
 
     ``group_shares`` (for a sampled design, identity link) gives each group of baseline rows coalitions of its
     own; ``values`` then receives a design whose ``pair_group`` says which group evaluates each pair
-    (``grouped_design``), and ``group_v_empty`` (G, D) holds each group's empty-coalition value. The attributions
+    (``sampled_design``), and ``group_v_empty`` (G, D) holds each group's empty-coalition value. The attributions
     are the groups' own, weighed by their shares; the groups' coalitions are independent, so their variances add.
     """
     g_full = apply_link(np.asarray(v_full, dtype=float), link)
@@ -318,7 +318,7 @@ def _evaluate_until_stopped(
 def group_baseline(
     n_rows: int, n_players: int, budget: int, link: Link, requested: int | None = None
 ) -> list[np.ndarray]:
-    """The baseline rows of each group that gets coalitions of its own (``grouped_design``): two groups whenever
+    """The baseline rows of each group that gets coalitions of its own (``sampled_design``): two groups whenever
     the coalitions are sampled, the link is the identity and there are two rows to split; else one.
 
     Measured at M = 20, B = 10, on the benchmark's models (docs/kernelshap.md): the error against exact values
