@@ -61,14 +61,14 @@ def test_groups_lower_the_error_of_a_tree_ensemble_for_the_same_rows():
     datasets = pytest.importorskip("sklearn.datasets")
     ensemble = pytest.importorskip("sklearn.ensemble")
     data, target = datasets.load_breast_cancer(return_X_y=True)
-    data = data[:, :13]
+    data = data[:, :16]
     model = ensemble.GradientBoostingRegressor(n_estimators=60, max_depth=4, random_state=0).fit(data, target)
     rng = np.random.default_rng(3)
     baseline = data[rng.choice(len(data), 6, replace=False)]
     errors: dict[int, list[float]] = {1: [], 2: []}
     for x in data[rng.choice(len(data), 6, replace=False)]:
         # The engine's exact mode (checked against the brute-force oracle in test_exact.py).
-        truth = explain(model.predict, x, baseline, number_of_samples=2**13, seed=0).attributions[:, 0]
+        truth = explain(model.predict, x, baseline, number_of_samples=2**16, seed=0).attributions[:, 0]
         for groups, found in errors.items():
             for seed in range(3):
                 phi = explain(model.predict, x, baseline, seed=seed, baseline_groups=groups).attributions[:, 0]

@@ -63,6 +63,8 @@ class CoalitionDesign:
     stratum_mass: np.ndarray  # (H,) each sampled stratum's kernel mass, on the scale of pair_weights
     pair_group: np.ndarray | None = None  # (P,) baseline group of each pair; None: one group
     n_groups: int = 1
+    # Each group's own design, split off when the design is planned, so a planned design is reused whole.
+    parts: tuple[CoalitionDesign, ...] = ()
 
     @property
     def n_enumerated_pairs(self) -> int:
@@ -83,6 +85,8 @@ class CoalitionDesign:
         """Group g's own design: its pairs, with their strata numbered from 0."""
         if self.pair_group is None:
             return self
+        if self.parts:
+            return self.parts[g]
         own = self.pair_group == g
         stratum = self.pair_stratum[own]
         kept, renumbered = np.unique(stratum[stratum >= 0], return_inverse=True)
@@ -98,6 +102,7 @@ class CoalitionDesign:
             stratum_mass=self.stratum_mass[kept],
             pair_group=None,
             n_groups=1,
+            parts=(),
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -120,6 +125,7 @@ class CoalitionDesign:
             masks=self.masks[start:stop],
             pair_weights=self.pair_weights[pairs],
             pair_group=None if self.pair_group is None else self.pair_group[pairs],
+            parts=(),
         )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
@@ -143,6 +149,7 @@ class CoalitionDesign:
             masks=self.masks[: 2 * n_pairs],
             pair_weights=weights,
             pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
+            parts=(),
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],
@@ -312,7 +319,7 @@ def sampled_design(
     if n_groups > 1:
         sampled_group = sampled_stratum[order] // h if h else np.empty(0, dtype=np.int64)
         pair_group = np.concatenate([np.repeat(np.arange(n_groups), n_enum), sampled_group])
-    return CoalitionDesign(
+    design = CoalitionDesign(
         n_players=m,
         budget=budget,
         exact=False,
@@ -325,6 +332,9 @@ def sampled_design(
         pair_group=pair_group,
         n_groups=n_groups,
     )
+    if n_groups > 1:
+        design = replace(design, parts=tuple(design.group(g) for g in range(n_groups)))
+    return design
 
 
 def _largest_remainder(total: int, claims: list[float]) -> list[int]:
