@@ -40,6 +40,23 @@ _LIST_WHEN_DRAWING_OVER = 0.25
 
 
 @dataclass(frozen=True)
+class LinearRegressors:
+    """The fit's inputs that depend on the design alone, not on the model: computed once when a design is
+    planned, so a planned design does not rebuild them for every record."""
+
+    centred: np.ndarray  # (P, M) z - 1/2 of each pair's coalition
+    weighted: np.ndarray  # (P, M) times the pair's weight
+    root_weighted: np.ndarray  # (P, M) times the square root of the pair's weight
+    gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators
+
+    @classmethod
+    def of(cls, representatives: np.ndarray, weights: np.ndarray) -> LinearRegressors:
+        centred = representatives - 0.5
+        root_weighted = centred * np.sqrt(weights)[:, None]
+        return cls(centred, centred * weights[:, None], root_weighted, root_weighted.T @ root_weighted)
+
+
+@dataclass(frozen=True)
 class CoalitionDesign:
     """Coalitions to evaluate and how the solver weighs them.
 
@@ -65,6 +82,12 @@ class CoalitionDesign:
     n_groups: int = 1
     # Each group's own design, split off when the design is planned, so a planned design is reused whole.
     parts: tuple[CoalitionDesign, ...] = ()
+    linear: LinearRegressors | None = None  # None: computed when asked for (``regressors``)
+
+    @property
+    def regressors(self) -> LinearRegressors:
+        """The fit's design-only inputs over the pairs: planned with the design, or computed now."""
+        return self.linear or LinearRegressors.of(self.masks[0::2], self.pair_weights)
 
     @property
     def n_enumerated_pairs(self) -> int:
@@ -103,6 +126,7 @@ class CoalitionDesign:
             pair_group=None,
             n_groups=1,
             parts=(),
+            linear=None,
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -126,6 +150,7 @@ class CoalitionDesign:
             pair_weights=self.pair_weights[pairs],
             pair_group=None if self.pair_group is None else self.pair_group[pairs],
             parts=(),
+            linear=None,
         )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
@@ -150,6 +175,7 @@ class CoalitionDesign:
             pair_weights=weights,
             pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
             parts=(),
+            linear=None,
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],
@@ -333,8 +359,12 @@ def sampled_design(
         n_groups=n_groups,
     )
     if n_groups > 1:
-        design = replace(design, parts=tuple(design.group(g) for g in range(n_groups)))
-    return design
+        return replace(design, parts=tuple(_with_regressors(design.group(g)) for g in range(n_groups)))
+    return _with_regressors(design)
+
+
+def _with_regressors(design: CoalitionDesign) -> CoalitionDesign:
+    return replace(design, linear=LinearRegressors.of(design.masks[0::2], design.pair_weights))
 
 
 def _largest_remainder(total: int, claims: list[float]) -> list[int]:

@@ -13,7 +13,13 @@ from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
-from openclarify.kernelshap.solver import exact_shapley, leading_players, odd_interaction_terms, paired_regression
+from openclarify.kernelshap.solver import (
+    exact_shapley,
+    leading_players,
+    odd_interaction_terms,
+    odd_part,
+    paired_regression,
+)
 
 # The estimator's name and version travel with every result, so an audit can tell which one ran.
 ESTIMATOR = "stratified-paired-kernelshap/2"
@@ -285,7 +291,7 @@ def _fit(
     # The players most tied to the game's odd part get odd three-way terms, as many as the
     # design can afford (a deterministic rule, so a seed still fixes the result).
     k = interaction_players(m, design.n_coalitions // 2, rows_per_coalition) if interactions is None else interactions
-    triples = odd_interaction_terms(leading_players(design, targets, min(k, m)))
+    triples = odd_interaction_terms(leading_players(design, odd_part(targets), min(k, m)))
     fit = paired_regression(design, targets, delta, triples, with_errors=errors)
     return fit.attributions, fit.standard_errors
 

@@ -62,13 +62,16 @@ class PairedFit:
     standard_errors: np.ndarray | None  # (M, D); None when not asked for
 
 
-def leading_players(design: CoalitionDesign, targets: np.ndarray, k: int) -> np.ndarray:
-    """The k players most associated with the game's odd part: the weighted correlation of each
-    player's ±1 indicator with o = (y(S) - y(complement)) / 2, summed over outputs. On a design of
-    complementary pairs this ranks players as the additive fit would, for a fraction of its cost."""
-    reps = design.masks[0::2]
-    odd = 0.5 * (targets[0::2] - targets[1::2])
-    score = np.abs(((reps - 0.5) * design.pair_weights[:, None]).T @ odd).sum(axis=1)
+def odd_part(targets: np.ndarray) -> np.ndarray:
+    """o = (y(S) - y(complement)) / 2 of each pair, (P, D)."""
+    return 0.5 * (targets[0::2] - targets[1::2])
+
+
+def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndarray:
+    """The k players most associated with the game's odd part ``odd`` (``odd_part``): the weighted correlation
+    of each player's ±1 indicator with it, summed over outputs. On a design of complementary pairs this ranks
+    players as the additive fit would, for a fraction of its cost."""
+    score = np.abs(design.regressors.weighted.T @ odd).sum(axis=1)
     return np.sort(np.argsort(-score, kind="stable")[:k])
 
 
@@ -98,34 +101,41 @@ def paired_regression(
     """
     m = design.n_players
     reps = design.masks[0::2]
-    odd = 0.5 * (targets[0::2] - targets[1::2])
+    odd = odd_part(targets)
     weights = design.pair_weights
+    linear = design.regressors
     n_terms = triples.shape[0]
-    f = np.empty((reps.shape[0], m + n_terms))
-    np.subtract(reps, 0.5, out=f[:, :m])
+    k = m + n_terms
+    # The regressors in two column blocks, linear and three-way, never copied into one array: the linear block
+    # comes with the design; only the three-way block is built for this record.
+    f, fw = [linear.centred], [linear.weighted]
+    gram = np.empty((k, k))
+    gram[:m, :m] = linear.gram
     if n_terms:
         # Π (2z - 1) over three players is +1 exactly when an odd number of them are in S.
         parity = reps[:, triples[:, 0]] ^ reps[:, triples[:, 1]] ^ reps[:, triples[:, 2]]
-        np.subtract(2.0 * parity, 1.0, out=f[:, m:])
-    constraint = np.ones(m + n_terms)
+        terms = 2.0 * parity - 1.0
+        root_weighted = terms * np.sqrt(weights)[:, None]
+        gram[:m, m:] = linear.root_weighted.T @ root_weighted
+        gram[m:, :m] = gram[:m, m:].T
+        gram[m:, m:] = root_weighted.T @ root_weighted
+        f.append(terms)
+        fw.append(terms * weights[:, None])
+    constraint = np.ones(k)
     constraint[m:] = 2.0
-    fw = f * weights[:, None]
-    # Written as Aᵀ A of one array, the Gram matrix takes BLAS's symmetric rank-k update: half the work.
-    root_weighted = f * np.sqrt(weights)[:, None]
-    gram = root_weighted.T @ root_weighted
     g_inv = _spd_inverse(gram)
     if g_inv is not None:
         g_inv_a = g_inv @ constraint
         # The constrained inverse maps score sums to θ; it also carries the errors.
         constrained = g_inv - np.outer(g_inv_a, g_inv_a) / (constraint @ g_inv_a)
-        theta = constrained @ (fw.T @ odd) + np.outer(g_inv_a / (constraint @ g_inv_a), delta)
+        theta = constrained @ _scores(fw, odd) + np.outer(g_inv_a / (constraint @ g_inv_a), delta)
     else:
         # Too few pairs to pin every direction down: solve in the plane aᵀθ = Δ and leave the
         # directions the data cannot see at the equal split (the minimum-norm solution).
         anchor = constraint / (constraint @ constraint)
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
-        theta = np.outer(anchor, delta) + constrained @ (fw.T @ (odd - np.outer(f @ anchor, delta)))
+        theta = np.outer(anchor, delta) + constrained @ _scores(fw, odd - np.outer(_times(f, anchor), delta))
 
     phi, influence = theta[:m], constrained[:m]
     if n_terms:
@@ -137,8 +147,22 @@ def paired_regression(
             influence = influence + incidence @ constrained[m:]
     if not with_errors:
         return PairedFit(phi, None)
-    errors = _sandwich_errors(design, f, fw, odd - f @ theta, influence)
+    errors = _sandwich_errors(design, fw, odd - _times(f, theta), influence)
     return PairedFit(phi, errors)
+
+
+def _scores(blocks: list[np.ndarray], odd: np.ndarray) -> np.ndarray:
+    """Fᵀ o for F given as column blocks, (K, D)."""
+    return np.concatenate([block.T @ odd for block in blocks]) if len(blocks) > 1 else blocks[0].T @ odd
+
+
+def _times(blocks: list[np.ndarray], coefficients: np.ndarray) -> np.ndarray:
+    """F θ for F given as column blocks."""
+    out, start = 0.0, 0
+    for block in blocks:
+        out = out + block @ coefficients[start : start + block.shape[1]]
+        start += block.shape[1]
+    return out
 
 
 def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
@@ -170,7 +194,7 @@ def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
 
 
 def _sandwich_errors(
-    design: CoalitionDesign, f: np.ndarray, fw: np.ndarray, residual: np.ndarray, influence: np.ndarray
+    design: CoalitionDesign, fw: list[np.ndarray], residual: np.ndarray, influence: np.ndarray
 ) -> np.ndarray:
     """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
 
@@ -192,11 +216,11 @@ def _sandwich_errors(
     first_sampled = int(np.argmax(sampled_pairs))
     n_sampled = stratum.shape[0]
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
-    row_scale = scale * np.sqrt(n_sampled / max(n_sampled - f.shape[1], 1))
+    row_scale = scale * np.sqrt(n_sampled / max(n_sampled - influence.shape[1], 1))
     # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
     # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first
     # (M numbers per pair instead of one per regressor) and centred within their stratum afterwards.
-    lever = fw[first_sampled:] @ influence.T  # (P, M)
+    lever = _times([block[first_sampled:] for block in fw], influence.T)  # (P, M)
     projected = lever[:, None, :] * residual[first_sampled:, :, None]  # (P, D, M)
     # Each stratum's mean projected score: its members over the number drawn from it.
     averaging = (stratum[None, :] == np.arange(n_strata)[:, None]) / np.maximum(drawn, 1)[:, None]  # (H, P)
