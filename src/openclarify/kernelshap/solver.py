@@ -123,12 +123,26 @@ def paired_regression(
         fw.append(terms * weights[:, None])
     constraint = np.ones(k)
     constraint[m:] = 2.0
-    g_inv = _spd_inverse(gram)
-    if g_inv is not None:
-        g_inv_a = g_inv @ constraint
-        # The constrained inverse maps score sums to θ; it also carries the errors.
-        constrained = g_inv - np.outer(g_inv_a, g_inv_a) / (constraint @ g_inv_a)
-        theta = constrained @ _scores(fw, odd) + np.outer(g_inv_a / (constraint @ g_inv_a), delta)
+    # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
+    to_players = np.zeros((m, k))
+    to_players[:, :m] = np.eye(m)
+    if n_terms:
+        to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
+    scores = _scores(fw, odd)
+    factor = _spd_factor(gram)
+    if factor is not None:
+        # θ = C s + G⁻¹a Δ / (aᵀG⁻¹a), with C = G⁻¹ - G⁻¹a aᵀG⁻¹ / (aᵀG⁻¹a) the constrained inverse. One solve
+        # with the factor gives G⁻¹ times [a, s] (and times Eᵀ for the errors): no explicit inverse.
+        rhs = [constraint[:, None], scores] + ([to_players.T] if with_errors else [])
+        solved, _ = lapack.dpotrs(factor, np.concatenate(rhs, axis=1), lower=1)
+        g_inv_a, g_inv_s = solved[:, 0], solved[:, 1 : 1 + scores.shape[1]]
+        norm = constraint @ g_inv_a
+        theta = g_inv_s - np.outer(g_inv_a, constraint @ g_inv_s - delta) / norm
+        phi = to_players @ theta
+        if not with_errors:
+            return PairedFit(phi, None)
+        # E C, the influence of each pair's score on the attributions.
+        influence = solved[:, 1 + scores.shape[1] :].T - np.outer(to_players @ g_inv_a, g_inv_a) / norm
     else:
         # Too few pairs to pin every direction down: solve in the plane aᵀθ = Δ and leave the
         # directions the data cannot see at the equal split (the minimum-norm solution).
@@ -136,17 +150,10 @@ def paired_regression(
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
         theta = np.outer(anchor, delta) + constrained @ _scores(fw, odd - np.outer(_times(f, anchor), delta))
-
-    phi, influence = theta[:m], constrained[:m]
-    if n_terms:
-        # Each three-way term passes 2/3 of its coefficient to each of its players.
-        incidence = np.zeros((m, n_terms))
-        incidence[triples, np.arange(n_terms)[:, None]] = 2.0 / 3.0
-        phi = phi + incidence @ theta[m:]
-        if with_errors:
-            influence = influence + incidence @ constrained[m:]
-    if not with_errors:
-        return PairedFit(phi, None)
+        phi = to_players @ theta
+        if not with_errors:
+            return PairedFit(phi, None)
+        influence = to_players @ constrained
     errors = _sandwich_errors(design, fw, odd - _times(f, theta), influence)
     return PairedFit(phi, errors)
 
@@ -165,11 +172,11 @@ def _times(blocks: list[np.ndarray], coefficients: np.ndarray) -> np.ndarray:
     return out
 
 
-def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
-    """Inverse of a well-conditioned symmetric positive definite matrix, else None.
+def _spd_factor(h: np.ndarray) -> np.ndarray | None:
+    """The lower Cholesky factor of a well-conditioned symmetric positive definite matrix, else None.
 
-    LAPACK's potrf/potrs are called directly: the matrices are small and the wrappers' checks would
-    cost more than the factorisation.
+    LAPACK's potrf is called directly: the matrices are small and the wrappers' checks would cost more
+    than the factorisation.
     """
     factor, info = lapack.dpotrf(h, lower=1, clean=0)
     if info != 0:
@@ -177,8 +184,7 @@ def _spd_inverse(h: np.ndarray) -> np.ndarray | None:
     diag = np.abs(np.diagonal(factor))
     if diag.min() <= 1e-7 * diag.max():
         return None
-    inverse, info = lapack.dpotrs(factor, np.eye(h.shape[0]), lower=1)
-    return inverse if info == 0 else None
+    return factor
 
 
 def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
