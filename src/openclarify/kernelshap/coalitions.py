@@ -40,20 +40,45 @@ _LIST_WHEN_DRAWING_OVER = 0.25
 
 
 @dataclass(frozen=True)
-class LinearRegressors:
-    """The fit's inputs that depend on the design alone, not on the model: computed once when a design is
-    planned, so a planned design does not rebuild them for every record."""
+class FitInputs:
+    """What the fit and its error bars need that depends on the design alone, not on the model: computed once
+    when a design is planned, so a planned design does not rebuild it for every record."""
 
     centred: np.ndarray  # (P, M) z - 1/2 of each pair's coalition
     weighted: np.ndarray  # (P, M) times the pair's weight
     root_weighted: np.ndarray  # (P, M) times the square root of the pair's weight
     gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators
+    first_sampled: int  # pairs from here on were sampled (enumerated pairs come first); P when none was
+    sampled_stratum: np.ndarray  # (S,) the sampled stratum of each sampled pair
+    sampling_scale: np.ndarray  # (S,) each sampled pair's variance factor, sqrt(fpc n / (n - 1)) of its stratum
+    stratum_means: np.ndarray  # (H, S) averages a stratum's members; zero rows for strata of one pair
 
     @classmethod
-    def of(cls, representatives: np.ndarray, weights: np.ndarray) -> LinearRegressors:
-        centred = representatives - 0.5
+    def of(cls, design: CoalitionDesign) -> FitInputs:
+        weights = design.pair_weights
+        centred = design.masks[0::2] - 0.5
         root_weighted = centred * np.sqrt(weights)[:, None]
-        return cls(centred, centred * weights[:, None], root_weighted, root_weighted.T @ root_weighted)
+        sampled = design.pair_stratum >= 0
+        # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
+        first = int(np.argmax(sampled)) if sampled.any() else sampled.shape[0]
+        stratum = design.pair_stratum[first:]
+        drawn = design.stratum_sampled
+        # Sampling without replacement: (1 - n/N) n/(n-1) per stratum. A stratum of one pair has no spread to
+        # measure; its uncentred square stands in (no mean is taken out), which can only overstate the error.
+        fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
+        scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))
+        means = (stratum[None, :] == np.arange(drawn.shape[0])[:, None]) / np.maximum(drawn, 1)[:, None]
+        means[drawn <= 1] = 0.0
+        return cls(
+            centred=centred,
+            weighted=centred * weights[:, None],
+            root_weighted=root_weighted,
+            gram=root_weighted.T @ root_weighted,
+            first_sampled=first,
+            sampled_stratum=stratum,
+            sampling_scale=scale[stratum],
+            stratum_means=means,
+        )
 
 
 @dataclass(frozen=True)
@@ -82,12 +107,12 @@ class CoalitionDesign:
     n_groups: int = 1
     # Each group's own design, split off when the design is planned, so a planned design is reused whole.
     parts: tuple[CoalitionDesign, ...] = ()
-    linear: LinearRegressors | None = None  # None: computed when asked for (``regressors``)
+    planned_fit: FitInputs | None = None  # None: computed when asked for (``fit_inputs``)
 
     @property
-    def regressors(self) -> LinearRegressors:
-        """The fit's design-only inputs over the pairs: planned with the design, or computed now."""
-        return self.linear or LinearRegressors.of(self.masks[0::2], self.pair_weights)
+    def fit_inputs(self) -> FitInputs:
+        """The fit's design-only inputs: planned with the design, or computed now."""
+        return self.planned_fit or FitInputs.of(self)
 
     @property
     def n_enumerated_pairs(self) -> int:
@@ -126,7 +151,7 @@ class CoalitionDesign:
             pair_group=None,
             n_groups=1,
             parts=(),
-            linear=None,
+            planned_fit=None,
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -150,7 +175,7 @@ class CoalitionDesign:
             pair_weights=self.pair_weights[pairs],
             pair_group=None if self.pair_group is None else self.pair_group[pairs],
             parts=(),
-            linear=None,
+            planned_fit=None,
         )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
@@ -175,7 +200,7 @@ class CoalitionDesign:
             pair_weights=weights,
             pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
             parts=(),
-            linear=None,
+            planned_fit=None,
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],
@@ -364,7 +389,7 @@ def sampled_design(
 
 
 def _with_regressors(design: CoalitionDesign) -> CoalitionDesign:
-    return replace(design, linear=LinearRegressors.of(design.masks[0::2], design.pair_weights))
+    return replace(design, planned_fit=FitInputs.of(design))
 
 
 def _largest_remainder(total: int, claims: list[float]) -> list[int]:

@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 from scipy.linalg import lapack
 
-from openclarify.kernelshap.coalitions import CoalitionDesign
+from openclarify.kernelshap.coalitions import CoalitionDesign, FitInputs
 
 
 def exact_shapley(values: np.ndarray, n_players: int) -> np.ndarray:
@@ -71,7 +71,7 @@ def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndar
     """The k players most associated with the game's odd part ``odd`` (``odd_part``): the weighted correlation
     of each player's ±1 indicator with it, summed over outputs. On a design of complementary pairs this ranks
     players as the additive fit would, for a fraction of its cost."""
-    score = np.abs(design.regressors.weighted.T @ odd).sum(axis=1)
+    score = np.abs(design.fit_inputs.weighted.T @ odd).sum(axis=1)
     return np.sort(np.argsort(-score, kind="stable")[:k])
 
 
@@ -103,7 +103,7 @@ def paired_regression(
     reps = design.masks[0::2]
     odd = odd_part(targets)
     weights = design.pair_weights
-    linear = design.regressors
+    linear = design.fit_inputs
     n_terms = triples.shape[0]
     k = m + n_terms
     # The regressors in two column blocks, linear and three-way, never copied into one array: the linear block
@@ -154,7 +154,7 @@ def paired_regression(
         if not with_errors:
             return PairedFit(phi, None)
         influence = to_players @ constrained
-    errors = _sandwich_errors(design, fw, odd - _times(f, theta), influence)
+    errors = _sandwich_errors(linear, fw, odd - _times(f, theta), influence)
     return PairedFit(phi, errors)
 
 
@@ -200,38 +200,26 @@ def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
 
 
 def _sandwich_errors(
-    design: CoalitionDesign, fw: list[np.ndarray], residual: np.ndarray, influence: np.ndarray
+    inputs: FitInputs, fw: list[np.ndarray], residual: np.ndarray, influence: np.ndarray
 ) -> np.ndarray:
     """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
 
     Enumerated pairs are the same for every seed and add no variance. Within a sampled stratum the
     pairs are a simple random sample without replacement, so the variance of its score total is
-    (n/(n-1)) Σ (u - ū)² times (1 - n/N). A stratum holding one pair has no spread to measure; its
-    uncentred square is used instead, which can only overstate the error.
+    (n/(n-1)) Σ (u - ū)² times (1 - n/N) (``FitInputs``).
     """
     m, d = influence.shape[0], residual.shape[1]
-    sampled_pairs = design.pair_stratum >= 0
-    if not sampled_pairs.any():
-        return np.full((m, d), np.nan) if design.pair_stratum.size == 0 else np.zeros((m, d))
-    stratum = design.pair_stratum[sampled_pairs]
-    drawn = design.stratum_sampled
-    n_strata = drawn.shape[0]
-    fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
-    scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))[stratum]
-    # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
-    first_sampled = int(np.argmax(sampled_pairs))
-    n_sampled = stratum.shape[0]
+    first = inputs.first_sampled
+    n_sampled = inputs.sampled_stratum.shape[0]
+    if n_sampled == 0:
+        return np.full((m, d), np.nan) if first == 0 else np.zeros((m, d))
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
-    row_scale = scale * np.sqrt(n_sampled / max(n_sampled - influence.shape[1], 1))
+    row_scale = inputs.sampling_scale * np.sqrt(n_sampled / max(n_sampled - influence.shape[1], 1))
     # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
     # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first
     # (M numbers per pair instead of one per regressor) and centred within their stratum afterwards.
-    lever = _times([block[first_sampled:] for block in fw], influence.T)  # (P, M)
-    projected = lever[:, None, :] * residual[first_sampled:, :, None]  # (P, D, M)
-    # Each stratum's mean projected score: its members over the number drawn from it.
-    averaging = (stratum[None, :] == np.arange(n_strata)[:, None]) / np.maximum(drawn, 1)[:, None]  # (H, P)
-    means = (averaging @ projected.reshape(n_sampled, d * m))[stratum].reshape(n_sampled, d, m)
-    # A stratum holding one pair has no spread to measure: its uncentred value stands in.
-    means[drawn[stratum] <= 1] = 0.0
-    spread = (projected - means) * row_scale[:, None, None]
+    lever = _times([block[first:] for block in fw], influence.T)  # (P, M)
+    projected = lever[:, None, :] * residual[first:, :, None]  # (P, D, M)
+    means = (inputs.stratum_means @ projected.reshape(n_sampled, d * m))[inputs.sampled_stratum]
+    spread = (projected - means.reshape(n_sampled, d, m)) * row_scale[:, None, None]
     return np.sqrt(np.einsum("pdm,pdm->md", spread, spread))
