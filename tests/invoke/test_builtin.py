@@ -47,3 +47,18 @@ def test_explanations_equal_exact_shapley_values(sagemaker, sagemaker_runtime, t
         # M = 5 is inside the default budget: every coalition is evaluated, so the values are exact.
         np.testing.assert_allclose(phi, shapley_values(model.predict, x, baseline), atol=10 * model.tolerance)
         assert phi.sum() == pytest.approx(fx - expected_value, abs=10 * model.tolerance)
+
+
+def test_xgboost_scores_single_precision_rows_as_it_scores_double(trained, records, baseline):
+    """The XGBoost runtime lets the explainer hand it float32 rows (``input_dtype``): XGBoost keeps feature values in
+    single precision, so the scores are bitwise those of the float64 rows."""
+    xgboost = pytest.importorskip("xgboost")
+    from openclarify.runtimes.xgboost import XGBoostRuntime
+
+    assert XGBoostRuntime.input_dtype == np.float32
+    booster = xgboost.Booster()
+    booster.load_model(str(trained["openclarify/xgboost"].path))
+    rng = np.random.default_rng(0)
+    masks = rng.random((500, records.shape[1])) < 0.5
+    rows = np.where(masks[:, None, :], records[0], baseline[None, :, :]).reshape(-1, records.shape[1])
+    assert np.array_equal(booster.inplace_predict(rows), booster.inplace_predict(rows.astype(np.float32)))

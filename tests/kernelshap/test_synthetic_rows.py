@@ -44,3 +44,24 @@ def test_model_sees_exactly_the_masked_rows(m, b, groups):
     got = np.concatenate(seen)
     assert got.shape == expected.shape
     assert got.tobytes() == expected.tobytes()
+
+
+def test_single_precision_rows_change_nothing_for_a_single_precision_model():
+    rng = np.random.default_rng(11)
+    m, b = 12, 4
+    x, baseline = rng.normal(size=m), rng.normal(size=(b, m))
+    weights = rng.normal(size=m).astype(np.float32)
+    dtypes: set[np.dtype] = set()
+
+    def model(rows: np.ndarray) -> np.ndarray:
+        # Computes in single precision, as XGBoost and most ONNX models do.
+        dtypes.add(rows.dtype)
+        single = rows.astype(np.float32)
+        return (np.tanh(single @ weights) + single[:, 0] * single[:, 1]).astype(np.float64)
+
+    double = explain(model, x, baseline, number_of_samples=300, seed=5)
+    single = explain(model, x, baseline, number_of_samples=300, seed=5, dtype=np.float32)
+    assert np.dtype(np.float32) in dtypes
+    assert single.attributions.tobytes() == double.attributions.tobytes()
+    with pytest.raises(ValueError, match="float64 or float32"):
+        explain(model, x, baseline, dtype=np.int32)

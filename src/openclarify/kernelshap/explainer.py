@@ -85,6 +85,7 @@ def explain(
     map_predict: MapPredictFn | None = None,
     errors: bool = True,
     baseline_groups: int | None = None,
+    dtype: type | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -106,9 +107,12 @@ def explain(
     them saves their cost, and the attributions are bitwise the same either way.
     ``baseline_groups`` splits the baseline rows into that many groups with coalitions of their own (same model
     rows, see ``sampled_design``); None picks the default rule (``group_baseline``).
+    ``dtype=np.float32`` hands the synthetic rows to ``predict`` in single precision, for a model that computes in
+    it anyway (XGBoost, ONNX float models): the values it sees are the same, the rows take half the memory.
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
+    row_dtype = _check_dtype(dtype)
     m = x.shape[0]
     n_samples = clarify_n_samples(m, number_of_samples)
     if max_rows < 1:
@@ -138,7 +142,16 @@ def explain(
 
     def values(design: CoalitionDesign) -> tuple[np.ndarray, int]:
         return tabular_values(
-            predict, x, baseline, players, design, fx_out, max_rows, map_predict, groups if n_groups > 1 else None
+            predict,
+            x,
+            baseline,
+            players,
+            design,
+            fx_out,
+            max_rows,
+            map_predict,
+            groups if n_groups > 1 else None,
+            row_dtype,
         )
 
     result = explain_game(
@@ -413,6 +426,18 @@ def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
     if not np.all(np.isfinite(baseline)):
         raise ValueError("the baseline contains NaN or infinite values")
     return x, baseline
+
+
+def _check_dtype(dtype: object) -> type:
+    if dtype is None:
+        return np.float64
+    try:
+        resolved = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be float64 or float32, got {dtype!r}")
+    return resolved.type
 
 
 def _resolve_seed(seed: int | None) -> int:

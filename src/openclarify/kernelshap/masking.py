@@ -38,7 +38,7 @@ def as_outputs(raw: object, n_rows: int, n_outputs: int | None, what: str) -> np
     return out
 
 
-def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarray, out: np.ndarray) -> None:
+def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarray, out_bits: np.ndarray) -> None:
     """Writes into ``out`` (c × B, M): for each coalition and baseline row, x's values where ``selected`` (c, M) and
     the baseline row's elsewhere.
 
@@ -49,8 +49,9 @@ def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarr
     """
     c, m = selected.shape
     b = row_bits.shape[0]
-    spread = (-selected.view(np.uint8).astype(np.int64)).view(np.uint64)  # all ones where selected
-    bits = out.reshape(c, b, m).view(np.uint64)
+    signed = np.int64 if row_bits.dtype == np.uint64 else np.int32
+    spread = (-selected.view(np.uint8).astype(signed)).view(row_bits.dtype)  # all ones where selected
+    bits = out_bits.reshape(c, b, m)
     np.bitwise_and(spread[:, None, :], (x_bits ^ row_bits)[None, :, :], out=bits)
     np.bitwise_xor(bits, row_bits[None, :, :], out=bits)
 
@@ -76,6 +77,7 @@ def tabular_values(
     max_rows: int = DEFAULT_MAX_ROWS,
     map_predict: MapPredictFn | None = None,
     groups: Sequence[np.ndarray] | None = None,
+    dtype: type = np.float64,
 ) -> tuple[np.ndarray, int]:
     """v(S) for every coalition of the design, (n, D), and the number of model rows evaluated.
 
@@ -83,7 +85,8 @@ def tabular_values(
     every baseline row, so masking them would change nothing. ``map_predict`` (default: serial) evaluates
     the batches of synthetic rows; it receives them lazily, so it can keep a bounded number in flight.
     ``groups`` lists the baseline rows of each of the design's groups (default: one group of every row);
-    a coalition's value is the mean over its group's rows.
+    a coalition's value is the mean over its group's rows. ``dtype`` (float64 or float32) is the type of the rows
+    handed to the model.
     """
     b, m = baseline.shape
     d = fx.shape[0]
@@ -92,8 +95,9 @@ def tabular_values(
     if len(groups) != design.n_groups:
         raise ValueError(f"the design has {design.n_groups} baseline groups but {len(groups)} were given")
     group_rows = [np.ascontiguousarray(baseline[rows]) for rows in groups]
-    x_bits = np.ascontiguousarray(x).view(np.uint64)
-    group_bits = [rows.view(np.uint64) for rows in group_rows]
+    bits = np.uint64 if np.dtype(dtype) == np.float64 else np.uint32
+    x_bits = np.ascontiguousarray(x, dtype=dtype).view(bits)
+    group_bits = [np.ascontiguousarray(rows, dtype=dtype).view(bits) for rows in group_rows]
     # Which baseline cells differ from x: a masked-out player only changes a row where they do.
     differs = [(rows[:, players] != x[players]).astype(np.float32) for rows in group_rows]
     values = np.empty((design.n_coalitions, d))
@@ -108,7 +112,8 @@ def tabular_values(
         for start, chunk_masks in design.mask_chunks(masks_per_chunk):
             parts = design.chunk_by_group(start, chunk_masks)
             # Every group's rows go into one batch, written in place.
-            batch = np.empty((sum(masks.shape[0] * group_rows[g].shape[0] for g, _, masks in parts), m))
+            batch = np.empty((sum(masks.shape[0] * group_rows[g].shape[0] for g, _, masks in parts), m), dtype=dtype)
+            batch_bits = batch.view(bits)
             layout, offset, any_carved = [], 0, False
             for g, positions, player_masks in parts:
                 rows = group_rows[g]
@@ -119,7 +124,7 @@ def tabular_values(
                     feature_masks = full[:c]
                     feature_masks[:, players] = player_masks
                 n = c * rows.shape[0]
-                _synthetic_rows(feature_masks, x_bits, group_bits[g], batch[offset : offset + n])
+                _synthetic_rows(feature_masks, x_bits, group_bits[g], batch_bits[offset : offset + n])
                 known = ((~player_masks).astype(np.float32) @ differs[g].T).reshape(-1) == 0
                 # Enough rows are x itself to be worth carving out of the batch. Otherwise a few known rows cost
                 # less to predict than the copy that would skip them; their value is still taken as f(x), so the

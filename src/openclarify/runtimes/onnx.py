@@ -31,6 +31,7 @@ class OnnxRuntime(TabularRuntime):
             raise ModelLoadError("ONNX models must take exactly one input tensor (n × features).")
         self._input = inputs[0]
         self._dtype = np.float64 if "double" in self._input.type else np.float32
+        self.input_dtype = self._dtype
         width = self._input.shape[-1] if self._input.shape else None
         self.n_features = width if isinstance(width, int) else None
         outputs = session.get_outputs()
@@ -43,7 +44,7 @@ class OnnxRuntime(TabularRuntime):
         self._session = session
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        (out,) = self._session.run([self._output], {self._input.name: X.astype(self._dtype)})
+        (out,) = self._session.run([self._output], {self._input.name: X.astype(self._dtype, copy=False)})
         out = np.asarray(out, dtype=np.float64)
         return positive_class(out) if self._is_proba else out
 

@@ -63,6 +63,9 @@ class TabularRuntime(Runtime):
     n_features: int | None = None
     accepts_text: bool = False
     """Whether records may hold text cells (then ``predict`` may get an object array)."""
+    input_dtype: type = np.float64
+    """The precision the model computes in. Rows already in it are handed over as they are; the explainer builds its
+    synthetic rows in it (a model that casts to single precision sees the same values from half the memory)."""
 
     def load(self) -> None:
         path = self._artifact()
@@ -95,7 +98,7 @@ class TabularRuntime(Runtime):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
-        if not (self.accepts_text and X.dtype == object):
+        if not (self.accepts_text and X.dtype == object) and X.dtype != self.input_dtype:
             X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D array of records, got shape {X.shape}")

@@ -13,6 +13,7 @@ class XGBoostRuntime(TabularRuntime):
     kind = "XGBoost"
     filenames = ("model.json", "model.ubj", "xgboost-model.json", "model.bst")
     hint = "Save it with Booster.save_model('model.json') or 'model.ubj'."
+    input_dtype = np.float32  # XGBoost stores feature values in single precision
 
     def _load(self, path: Path) -> None:
         import xgboost

@@ -449,6 +449,7 @@ def _explain_in_process(
         should_stop=should_stop,
         map_predict=getattr(runtime, "map_predict", None),
         errors=errors,
+        dtype=getattr(runtime, "input_dtype", None),
     )
 
 
