@@ -115,6 +115,7 @@ def build_app(
             yield
         finally:
             await components.control_plane.endpoints.shutdown()
+            components.invocations.close()
             components.store.close()
 
     factories = [runtime_routes, metrics_routes, precheck_routes, *route_factories, web_routes]

@@ -86,6 +86,7 @@ def explain(
     errors: bool = True,
     baseline_groups: int | None = None,
     dtype: type | None = None,
+    ahead: Callable[[tuple], tuple[int, CoalitionDesign] | None] | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -109,6 +110,10 @@ def explain(
     rows, see ``sampled_design``); None picks the default rule (``group_baseline``).
     ``dtype=np.float32`` hands the synthetic rows to ``predict`` in single precision, for a model that computes in
     it anyway (XGBoost, ONNX float models): the values it sees are the same, the rows take half the memory.
+    ``ahead``, for a call without a seed, is asked for a design planned ahead of time: it gets the design's key
+    (players, budget, allocation, baseline groups) and answers (seed, design) with a design from ``plan_design``
+    for exactly that key and seed, used once, or None to plan now. The seed reported is the design's, so the
+    result is reproduced by passing it.
     """
     link = check_link(link)
     x, baseline = _check_inputs(x, baseline)
@@ -117,6 +122,7 @@ def explain(
     n_samples = clarify_n_samples(m, number_of_samples)
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    drawn_here = seed is None
     seed = _resolve_seed(seed)
 
     model_rows = 0
@@ -139,6 +145,11 @@ def explain(
     players = np.flatnonzero(np.any(baseline != x, axis=0))
     groups = group_baseline(baseline.shape[0], players.shape[0], n_samples, link, baseline_groups)
     n_groups = len(groups)
+    n_players = players.shape[0]
+    if drawn_here and ahead is not None and design is None and n_players >= 2 and n_samples < all_coalitions(n_players):
+        picked = ahead((n_players, n_samples, allocation, n_groups))
+        if picked is not None:
+            seed, design = picked
 
     def values(design: CoalitionDesign) -> tuple[np.ndarray, int]:
         return tabular_values(
@@ -440,11 +451,16 @@ def _check_dtype(dtype: object) -> type:
     return resolved.type
 
 
+def draw_seed() -> int:
+    """A fresh seed from the OS, in the range of Clarify's Seed (0 to 2^31 - 1)."""
+    return secrets.randbits(31)
+
+
 def _resolve_seed(seed: int | None) -> int:
     # Without a seed, draw one from the OS (never a global RNG) and report it, so any result can be
-    # reproduced.
+    # reproduced. 31 bits: a seed that fits Clarify's Seed (an Integer) can be set on an endpoint to reproduce it.
     if seed is None:
-        return secrets.randbits(63)
+        return draw_seed()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"the seed must be a non-negative integer, got {seed!r}")
     return int(seed)

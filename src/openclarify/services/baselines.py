@@ -76,6 +76,8 @@ class PreparedExplainer:
     max_text_units: int = 2000
     designs: dict[tuple, Any] = field(default_factory=dict)
     """Coalition designs planned for this endpoint's fixed Seed, one per player count (kernelshap fills it)."""
+    design_pool: Any = None
+    """Without a Seed: designs planned ahead for the next requests (``services.design_pool.DesignPool``)."""
 
 
 def read_baseline(config: ClarifyConfig, model_roots: tuple[Path, ...], allow_https: bool) -> Baseline:

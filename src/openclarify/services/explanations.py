@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -58,6 +57,7 @@ from openclarify.kernelshap import (
     Explanation,
     Interrupted,
     clarify_n_samples,
+    draw_seed,
     explain,
     explain_game,
     group_arguments,
@@ -450,6 +450,8 @@ def _explain_in_process(
         map_predict=getattr(runtime, "map_predict", None),
         errors=errors,
         dtype=getattr(runtime, "input_dtype", None),
+        # Without a Seed, a design planned ahead between requests, if one is ready.
+        ahead=prepared.design_pool.take if prepared.design_pool is not None else None,
     )
 
 
@@ -472,7 +474,7 @@ def _explain_remote(
     m = len(record)
     d = fx.shape[0]
     inference = config.inference
-    seed = config.shap.seed if config.shap.seed is not None else secrets.randbits(63)
+    seed = config.shap.seed if config.shap.seed is not None else draw_seed()
     budget = clarify_n_samples(m, config.shap.number_of_samples)
     groups = group_baseline(b, m, budget, _link(config))  # type: ignore[arg-type]
     group_rows = [[rows[i] for i in members] for members in groups]
@@ -580,7 +582,7 @@ def _explain_text(
         fx=fx,
         base_scores=base_scores,
         number_of_samples=config.shap.number_of_samples,
-        seed=config.shap.seed if config.shap.seed is not None else secrets.randbits(63),
+        seed=config.shap.seed if config.shap.seed is not None else draw_seed(),
         link=_link(config),
         max_rows=IN_PROCESS_ROWS if remote is None else CHUNK_ROWS,
         check=deadline.check,

@@ -24,6 +24,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -44,6 +45,7 @@ from openclarify.services.baselines import (
     numeric_matrix,
     read_baseline,
 )
+from openclarify.services.design_pool import DesignPool
 from openclarify.services.endpoints import EndpointService, LiveEndpoint, LiveVariant
 from openclarify.services.explanations import (
     Bridge,
@@ -117,6 +119,12 @@ class InvocationService:
         self._prepare_timeout = prepare_timeout_seconds
         self._max_text_units = max_text_units
         self._max_queued = max_queued_invocations
+        # Plans coalition designs ahead for endpoints without a Seed (services.design_pool): one thread, since a
+        # design takes about a millisecond.
+        self._planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openclarify-designs")
+
+    def close(self) -> None:
+        self._planner.shutdown(wait=False, cancel_futures=True)
 
     # -- deployment hook -------------------------------------------------------------------------------------
 
@@ -131,6 +139,8 @@ class InvocationService:
         check_headers(config, baseline)
         matrix = await anyio.to_thread.run_sync(numeric_matrix, baseline)
         prepared = PreparedExplainer(config=config, baseline=baseline, matrix=matrix)
+        if config.shap.seed is None:
+            prepared.design_pool = DesignPool(self._planner)
         if config.shap.text is not None:
             await anyio.to_thread.run_sync(self._prepare_text, prepared)
         for variant in live.variants:
@@ -301,6 +311,9 @@ class InvocationService:
         except BaseException:
             deadline.cancel()
             raise
+        finally:
+            if prepared.design_pool is not None:
+                prepared.design_pool.refill()  # now that this request's work is done
         return InvokeResponse(answer.body, "application/json", variant.name, answer.custom_attributes)
 
     def _timed_out(self, name: str, explaining: bool) -> ModelError:
