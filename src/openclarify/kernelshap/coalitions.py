@@ -305,33 +305,7 @@ def sampled_design(
     m = n_players
     if budget >= all_coalitions(m):
         raise ValueError("a budget that covers every coalition calls for the exact design")
-    strata = _strata(m, allocation)
-    pairs_left = budget // 2
-
-    # Enumerate, outside in, every stratum whose share of the budget would cover it completely;
-    # repeat, since removing one frees budget for the others.
-    enumerated: list[_Stratum] = []
-    open_strata = list(strata)
-    # Singletons first whenever they fit: they carry the most kernel weight per coalition, and their
-    # pairs alone tell every player apart, so the additive part is identified at any budget >= 2M.
-    if m > 2 and pairs_left >= m:
-        enumerated.append(open_strata.pop(0))
-        pairs_left -= m
-    while open_strata:
-        total_claim = sum(st.allocation for st in open_strata)
-        fits = [
-            st
-            for st in open_strata
-            if pairs_left > 0 and log(pairs_left * st.allocation / total_claim) >= st.log_pairs - 1e-12
-        ]
-        if not fits:
-            break
-        for st in fits:
-            pairs_left -= n_pairs_in(m, st.size)
-            enumerated.append(st)
-            open_strata.remove(st)
-
-    counts = _largest_remainder(pairs_left, [st.allocation for st in open_strata])
+    enumerated, sampled = _share_budget(m, budget, allocation)
     enum_reps, enum_logw = [], []
     for st in enumerated:
         pairs = _canonical(_all_subsets_of_size(m, st.size), st)
@@ -340,7 +314,6 @@ def sampled_design(
         # Each coalition of size s carries the kernel weight (M-1) / (C(M,s) s (M-s)).
         enum_reps.append(pairs)
         enum_logw.append(np.full(pairs.shape[0], st.log_mass - log(2 * pairs.shape[0])))
-    sampled = [(st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0]
     h = len(sampled)
     # Every group's draws in one pass; entry g * h + i is group g's draw from sampled stratum i.
     draws = _draw_pairs(m, sampled * n_groups, rng)
@@ -384,12 +357,42 @@ def sampled_design(
         n_groups=n_groups,
     )
     if n_groups > 1:
-        return replace(design, parts=tuple(_with_regressors(design.group(g)) for g in range(n_groups)))
-    return _with_regressors(design)
+        return replace(design, parts=tuple(_with_fit_inputs(design.group(g)) for g in range(n_groups)))
+    return _with_fit_inputs(design)
 
 
-def _with_regressors(design: CoalitionDesign) -> CoalitionDesign:
+def _with_fit_inputs(design: CoalitionDesign) -> CoalitionDesign:
     return replace(design, planned_fit=FitInputs.of(design))
+
+
+def _share_budget(m: int, budget: int, allocation: Allocation) -> tuple[list[_Stratum], list[tuple[_Stratum, int]]]:
+    """The strata enumerated in full, and how many pairs to draw from each of the others."""
+    strata = _strata(m, allocation)
+    pairs_left = budget // 2
+    # Enumerate, outside in, every stratum whose share of the budget would cover it completely;
+    # repeat, since removing one frees budget for the others.
+    enumerated: list[_Stratum] = []
+    open_strata = list(strata)
+    # Singletons first whenever they fit: they carry the most kernel weight per coalition, and their
+    # pairs alone tell every player apart, so the additive part is identified at any budget >= 2M.
+    if m > 2 and pairs_left >= m:
+        enumerated.append(open_strata.pop(0))
+        pairs_left -= m
+    while open_strata:
+        total_claim = sum(st.allocation for st in open_strata)
+        fits = [
+            st
+            for st in open_strata
+            if pairs_left > 0 and log(pairs_left * st.allocation / total_claim) >= st.log_pairs - 1e-12
+        ]
+        if not fits:
+            break
+        for st in fits:
+            pairs_left -= n_pairs_in(m, st.size)
+            enumerated.append(st)
+            open_strata.remove(st)
+    counts = _largest_remainder(pairs_left, [st.allocation for st in open_strata])
+    return enumerated, [(st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0]
 
 
 def _largest_remainder(total: int, claims: list[float]) -> list[int]:
