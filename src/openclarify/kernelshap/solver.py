@@ -77,9 +77,25 @@ def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndar
 
 def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
     """Triples of players whose third-order odd interactions the fit may model, (T, 3)."""
-    if leading_players.shape[0] < 3:
+    k = leading_players.shape[0]
+    if k < 3:
         return np.empty((0, 3), dtype=np.int64)
-    return np.array(list(combinations(sorted(leading_players.tolist()), 3)), dtype=np.int64)
+    table = _TRIPLES[k] if k < len(_TRIPLES) else _triples_of(k)
+    return np.sort(leading_players)[table]
+
+
+def _triples_of(k: int) -> np.ndarray:
+    """Positions of every triple among k sorted players, in lexicographic order."""
+    return np.array(list(combinations(range(k), 3)), dtype=np.int64).reshape(-1, 3)
+
+
+def _constant(table: np.ndarray) -> np.ndarray:
+    table.setflags(write=False)
+    return table
+
+
+# The tables for the usual numbers of leading players, built once at import: read-only constants, not state.
+_TRIPLES = tuple(_constant(_triples_of(k)) for k in range(13))
 
 
 def paired_regression(
