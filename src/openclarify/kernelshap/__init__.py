@@ -19,6 +19,7 @@ from openclarify.kernelshap.explainer import (
     group_arguments,
     group_baseline,
 )
+from openclarify.kernelshap.masking import store_group_means
 
 __all__ = [
     "ESTIMATOR",
@@ -33,4 +34,5 @@ __all__ = [
     "group_arguments",
     "group_baseline",
     "plan_design",
+    "store_group_means",
 ]

@@ -114,6 +114,10 @@ class CoalitionDesign:
         """The fit's design-only inputs: planned with the design, or computed now."""
         return self.planned_fit or FitInputs.of(self)
 
+    def with_fit_inputs(self) -> CoalitionDesign:
+        """This design carrying its fit inputs, so that every step of a fit reads the same ones."""
+        return self if self.planned_fit is not None else replace(self, planned_fit=FitInputs.of(self))
+
     @property
     def n_enumerated_pairs(self) -> int:
         return int(np.count_nonzero(self.pair_stratum < 0))
@@ -357,12 +361,8 @@ def sampled_design(
         n_groups=n_groups,
     )
     if n_groups > 1:
-        return replace(design, parts=tuple(_with_fit_inputs(design.group(g)) for g in range(n_groups)))
-    return _with_fit_inputs(design)
-
-
-def _with_fit_inputs(design: CoalitionDesign) -> CoalitionDesign:
-    return replace(design, planned_fit=FitInputs.of(design))
+        return replace(design, parts=tuple(design.group(g).with_fit_inputs() for g in range(n_groups)))
+    return design.with_fit_inputs()
 
 
 def _share_budget(m: int, budget: int, allocation: Allocation) -> tuple[list[_Stratum], list[tuple[_Stratum, int]]]:
@@ -415,8 +415,7 @@ def _all_subsets_of_size(m: int, s: int) -> np.ndarray:
         masks[rows, first] = True
         masks[rows, second] = True
         return masks
-    else:
-        idx = np.fromiter(combinations(range(m), s), dtype=np.dtype((np.int64, s)))
+    idx = np.fromiter(combinations(range(m), s), dtype=np.dtype((np.int64, s)))
     masks = np.zeros((idx.shape[0], m), dtype=bool)
     np.put_along_axis(masks, idx, True, axis=1)
     return masks

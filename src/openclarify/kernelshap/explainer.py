@@ -286,11 +286,11 @@ def explain_game(
         assert group_v_empty is not None
         phi = np.zeros((m, d))
         variance = np.zeros((m, d)) if errors else None
+        row_group = design.row_groups(0, design.n_coalitions)
         for g, share in enumerate(group_shares):
             group_delta = g_full - apply_link(np.asarray(group_v_empty[g], dtype=float), link)
-            own = design.row_groups(0, design.n_coalitions) == g
             phi_g, errors_g = _fit(
-                design.group(g), targets[own], group_delta, m, rows_per_coalition, interactions, errors
+                design.group(g), targets[row_group == g], group_delta, m, rows_per_coalition, interactions, errors
             )
             phi += share * phi_g
             if variance is not None and errors_g is not None:
@@ -312,6 +312,8 @@ def _fit(
     interactions: int | None,
     errors: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
+    # A design cut short by a deadline has no planned fit inputs: made once here, for both steps below.
+    design = design.with_fit_inputs()
     # The players most tied to the game's odd part get odd three-way terms, as many as the
     # design can afford (a deterministic rule, so a seed still fixes the result).
     k = interaction_players(m, design.n_coalitions // 2, rows_per_coalition) if interactions is None else interactions

@@ -59,8 +59,26 @@ def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarr
 def _row_means(outputs: np.ndarray, coalitions: int, per_coalition: int) -> np.ndarray:
     """Each coalition's mean output over its baseline rows, (c, D). A contraction with equal weights: a third of the
     time of ``mean`` over a short middle axis (12 vs 41 µs for 2 088 coalitions of 5 rows)."""
+    if per_coalition == 1:
+        return outputs.reshape(coalitions, -1)
     equal = np.full(per_coalition, 1.0 / per_coalition)
     return np.einsum("cbd,b->cd", outputs.reshape(coalitions, per_coalition, -1), equal)
+
+
+def store_group_means(
+    values: np.ndarray,
+    outputs: np.ndarray,
+    parts: Sequence[tuple[int, slice | np.ndarray, np.ndarray]],
+    rows: Sequence[int],
+) -> None:
+    """Writes into ``values`` each coalition's mean output over its group's baseline rows, for the ``parts`` of one
+    chunk (``CoalitionDesign.chunk_by_group``) whose outputs follow one another in ``outputs``, coalition by
+    coalition and ``rows[g]`` rows each, as their synthetic rows were built."""
+    offset = 0
+    for g, positions, masks in parts:
+        n = masks.shape[0] * rows[g]
+        values[positions] = _row_means(outputs[offset : offset + n], masks.shape[0], rows[g])
+        offset += n
 
 
 def serial_map(predict: PredictFn, batches: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -168,7 +186,7 @@ def tabular_values(
                 outputs = part
                 outputs[known] = fx
             rows_evaluated += n_sent
-            values[positions] = outputs if per_coalition == 1 else _row_means(outputs, c, per_coalition)
+            values[positions] = _row_means(outputs, c, per_coalition)
     if pending:
         raise RuntimeError("map_predict yielded fewer outputs than it was given batches")
     return values, rows_evaluated

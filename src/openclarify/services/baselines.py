@@ -33,6 +33,7 @@ from openclarify.clarify.baseline import Baseline, parse_baseline
 from openclarify.clarify.config import ClarifyConfig
 from openclarify.errors import ValidationException
 from openclarify.runtimes.registry import resolve_within_roots
+from openclarify.services.design_pool import DesignPool
 
 # A baseline is "SHAP baseline size × n_samples" synthetic rows per explained record: thousands of rows would make
 # every explanation exceed the 60 s limit. Clarify's own inline limit is 4 KB; files may hold more, within reason.
@@ -76,7 +77,7 @@ class PreparedExplainer:
     max_text_units: int = 2000
     designs: dict[tuple, Any] = field(default_factory=dict)
     """Coalition designs planned for this endpoint's fixed Seed, one per player count (kernelshap fills it)."""
-    design_pool: Any = None
+    design_pool: DesignPool | None = None
     """Without a Seed: designs planned ahead for the next requests (``services.design_pool.DesignPool``)."""
 
 

@@ -62,6 +62,7 @@ from openclarify.kernelshap import (
     explain_game,
     group_arguments,
     group_baseline,
+    store_group_means,
 )
 from openclarify.runtimes import InvokeResult, Runtime
 from openclarify.services import telemetry
@@ -503,11 +504,7 @@ def _explain_remote(
                     f"The model gave {scores.shape[1]} scores per synthetic record of record {number} but {d} for the "
                     "record itself."
                 )
-            offset = 0
-            for g, positions, part in parts:
-                n = part.shape[0] * len(group_rows[g])
-                out[positions] = scores[offset : offset + n].reshape(part.shape[0], len(group_rows[g]), d).mean(axis=1)
-                offset += n
+            store_group_means(out, scores, parts, [len(r) for r in group_rows])
             sent += len(lines)
         return out, sent
 

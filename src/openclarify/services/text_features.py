@@ -28,7 +28,14 @@ from openclarify.clarify.records import Record
 from openclarify.clarify.response import FeatureAttributions, TextSpan, UnitAttribution
 from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units
 from openclarify.errors import ModelError, ValidationError
-from openclarify.kernelshap import Explanation, clarify_n_samples, explain_game, group_arguments, group_baseline
+from openclarify.kernelshap import (
+    Explanation,
+    clarify_n_samples,
+    explain_game,
+    group_arguments,
+    group_baseline,
+    store_group_means,
+)
 
 DEFAULT_MAX_TEXT_UNITS = 2000
 # Characters of synthetic text built per step (for one record), so a long text never fills memory.
@@ -158,11 +165,7 @@ def explain_text(
             parts = design.chunk_by_group(start, masks)
             rows = [row for g, _, part in parts for row in synthetic_rows(text, group_rows[g], part)]
             scores = _checked(score_rows(rows), len(rows), d)
-            offset = 0
-            for g, positions, part in parts:
-                n = part.shape[0] * len(group_rows[g])
-                out[positions] = scores[offset : offset + n].reshape(part.shape[0], len(group_rows[g]), d).mean(axis=1)
-                offset += n
+            store_group_means(out, scores, parts, [len(r) for r in group_rows])
             sent += len(rows)
         return out, sent
 
