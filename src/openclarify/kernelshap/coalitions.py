@@ -42,22 +42,30 @@ _LIST_WHEN_DRAWING_OVER = 0.25
 @dataclass(frozen=True)
 class FitInputs:
     """What the fit and its error bars need that depends on the design alone, not on the model: computed once
-    when a design is planned, so a planned design does not rebuild it for every record."""
+    when a design is planned, so a planned design does not rebuild it for every record.
 
-    centred: np.ndarray  # (P, M) z - 1/2 of each pair's coalition
-    weighted: np.ndarray  # (P, M) times the pair's weight
-    root_weighted: np.ndarray  # (P, M) times the square root of the pair's weight
+    The regressors are stored one row per player and one column per pair: the fit gathers whole players' rows
+    (the three-way terms are products of three of them), which is a contiguous copy in this layout.
+    """
+
+    signs: np.ndarray  # (M, P) 2z - 1 of each pair's coalition: +1 for a player in it, -1 for one out
+    weighted: np.ndarray  # (M, P) the centred indicators z - 1/2 times the pair's weight
+    root_weighted: np.ndarray  # (M, P) the centred indicators times the square root of the pair's weight
+    root_weights: np.ndarray  # (P,) the square root of each pair's weight
     gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators
     first_sampled: int  # pairs from here on were sampled (enumerated pairs come first); P when none was
-    sampled_stratum: np.ndarray  # (S,) the sampled stratum of each sampled pair
-    sampling_scale: np.ndarray  # (S,) each sampled pair's variance factor, sqrt(fpc n / (n - 1)) of its stratum
-    stratum_means: np.ndarray  # (H, S) averages a stratum's members; zero rows for strata of one pair
+    stratum_means: np.ndarray  # (S, H) averages each sampled stratum's pairs; zero columns for strata of one pair
+    pair_variance: np.ndarray  # (S,) each sampled pair's variance factor, fpc n / (n - 1) of its stratum
+    stratum_variance: np.ndarray  # (H,) the factor times n, taken off with each stratum's mean; 0 for one pair
 
     @classmethod
     def of(cls, design: CoalitionDesign) -> FitInputs:
         weights = design.pair_weights
-        centred = design.masks[0::2] - 0.5
-        root_weighted = centred * np.sqrt(weights)[:, None]
+        root_weights = np.sqrt(weights)
+        signs = np.ascontiguousarray(design.masks[0::2].T, dtype=float)
+        signs *= 2.0
+        signs -= 1.0
+        root_weighted = (0.5 * root_weights) * signs
         sampled = design.pair_stratum >= 0
         # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
         first = int(np.argmax(sampled)) if sampled.any() else sampled.shape[0]
@@ -66,18 +74,19 @@ class FitInputs:
         # Sampling without replacement: (1 - n/N) n/(n-1) per stratum. A stratum of one pair has no spread to
         # measure; its uncentred square stands in (no mean is taken out), which can only overstate the error.
         fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
-        scale = np.sqrt(np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc))
-        means = (stratum[None, :] == np.arange(drawn.shape[0])[:, None]) / np.maximum(drawn, 1)[:, None]
-        means[drawn <= 1] = 0.0
+        factor = np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc)
+        means = (stratum[:, None] == np.arange(drawn.shape[0])[None, :]) / np.maximum(drawn, 1)[None, :]
+        means[:, drawn <= 1] = 0.0
         return cls(
-            centred=centred,
-            weighted=centred * weights[:, None],
+            signs=signs,
+            weighted=(0.5 * weights) * signs,
             root_weighted=root_weighted,
-            gram=root_weighted.T @ root_weighted,
+            root_weights=root_weights,
+            gram=root_weighted @ root_weighted.T,
             first_sampled=first,
-            sampled_stratum=stratum,
-            sampling_scale=scale[stratum],
             stratum_means=means,
+            pair_variance=factor[stratum],
+            stratum_variance=np.where(drawn > 1, factor * drawn, 0.0),
         )
 
 

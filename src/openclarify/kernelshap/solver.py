@@ -71,7 +71,7 @@ def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndar
     """The k players most associated with the game's odd part ``odd`` (``odd_part``): the weighted correlation
     of each player's ±1 indicator with it, summed over outputs. On a design of complementary pairs this ranks
     players as the additive fit would, for a fraction of its cost."""
-    score = np.abs(design.fit_inputs.weighted.T @ odd).sum(axis=1)
+    score = np.abs(design.fit_inputs.weighted @ odd).sum(axis=1)
     return np.sort(np.argsort(-score, kind="stable")[:k])
 
 
@@ -116,27 +116,30 @@ def paired_regression(
     falls back to the pseudo-inverse instead of blowing up.
     """
     m = design.n_players
-    reps = design.masks[0::2]
+    inputs = design.fit_inputs
     odd = odd_part(targets)
-    weights = design.pair_weights
-    linear = design.fit_inputs
     n_terms = triples.shape[0]
     k = m + n_terms
-    # The regressors in two column blocks, linear and three-way, never copied into one array: the linear block
-    # comes with the design; only the three-way block is built for this record.
-    f, fw = [linear.centred], [linear.weighted]
+    # The weighted regressors, one row each: the linear rows come with the design; only the three-way rows are
+    # built for this record.
+    weighted = np.empty((k, odd.shape[0]))
+    weighted[:m] = inputs.weighted
     gram = np.empty((k, k))
-    gram[:m, :m] = linear.gram
+    gram[:m, :m] = inputs.gram
+    terms = None
     if n_terms:
-        # Π (2z - 1) over three players is +1 exactly when an odd number of them are in S.
-        parity = reps[:, triples[:, 0]] ^ reps[:, triples[:, 1]] ^ reps[:, triples[:, 2]]
-        terms = 2.0 * parity - 1.0
-        root_weighted = terms * np.sqrt(weights)[:, None]
-        gram[:m, m:] = linear.root_weighted.T @ root_weighted
+        # Π (2z - 1) over three players: the product of their signs.
+        signs = inputs.signs
+        terms = signs[triples[:, 0]] * signs[triples[:, 1]]
+        terms *= signs[triples[:, 2]]
+        root_weighted = np.empty_like(weighted)
+        root_weighted[:m] = inputs.root_weighted
+        np.multiply(terms, inputs.root_weights, out=root_weighted[m:])
+        np.multiply(root_weighted[m:], inputs.root_weights, out=weighted[m:])
+        # The new columns of the Gram matrix in one product (a product of a block with its own transpose would
+        # run as BLAS's symmetric update, slower at these sizes).
+        gram[:, m:] = root_weighted @ root_weighted[m:].T
         gram[m:, :m] = gram[:m, m:].T
-        gram[m:, m:] = root_weighted.T @ root_weighted
-        f.append(terms)
-        fw.append(terms * weights[:, None])
     constraint = np.ones(k)
     constraint[m:] = 2.0
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
@@ -144,7 +147,7 @@ def paired_regression(
     to_players[:, :m] = np.eye(m)
     if n_terms:
         to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
-    scores = _scores(fw, odd)
+    scores = weighted @ odd
     factor = _spd_factor(gram)
     if factor is not None:
         # θ = C s + G⁻¹a Δ / (aᵀG⁻¹a), with C = G⁻¹ - G⁻¹a aᵀG⁻¹ / (aᵀG⁻¹a) the constrained inverse. One solve
@@ -165,26 +168,23 @@ def paired_regression(
         anchor = constraint / (constraint @ constraint)
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
-        theta = np.outer(anchor, delta) + constrained @ _scores(fw, odd - np.outer(_times(f, anchor), delta))
+        theta = np.outer(anchor, delta)
+        theta += constrained @ (weighted @ (odd - np.outer(_fitted(inputs, terms, anchor), delta)))
         phi = to_players @ theta
         if not with_errors:
             return PairedFit(phi, None)
         influence = to_players @ constrained
-    errors = _sandwich_errors(linear, fw, odd - _times(f, theta), influence)
+    errors = _sandwich_errors(inputs, weighted, odd - _fitted(inputs, terms, theta), influence)
     return PairedFit(phi, errors)
 
 
-def _scores(blocks: list[np.ndarray], odd: np.ndarray) -> np.ndarray:
-    """Fᵀ o for F given as column blocks, (K, D)."""
-    return np.concatenate([block.T @ odd for block in blocks]) if len(blocks) > 1 else blocks[0].T @ odd
-
-
-def _times(blocks: list[np.ndarray], coefficients: np.ndarray) -> np.ndarray:
-    """F θ for F given as column blocks."""
-    out, start = 0.0, 0
-    for block in blocks:
-        out = out + block @ coefficients[start : start + block.shape[1]]
-        start += block.shape[1]
+def _fitted(inputs: FitInputs, terms: np.ndarray | None, coefficients: np.ndarray) -> np.ndarray:
+    """F θ: the fitted odd part of each pair, from the linear rows (the centred indicators, half the signs) and the
+    three-way rows."""
+    m = inputs.signs.shape[0]
+    out = inputs.signs.T @ (0.5 * coefficients[:m])
+    if terms is not None:
+        out += terms.T @ coefficients[m:]
     return out
 
 
@@ -216,7 +216,7 @@ def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
 
 
 def _sandwich_errors(
-    inputs: FitInputs, fw: list[np.ndarray], residual: np.ndarray, influence: np.ndarray
+    inputs: FitInputs, weighted: np.ndarray, residual: np.ndarray, influence: np.ndarray
 ) -> np.ndarray:
     """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
 
@@ -226,16 +226,21 @@ def _sandwich_errors(
     """
     m, d = influence.shape[0], residual.shape[1]
     first = inputs.first_sampled
-    n_sampled = inputs.sampled_stratum.shape[0]
+    n_sampled = inputs.pair_variance.shape[0]
     if n_sampled == 0:
         return np.full((m, d), np.nan) if first == 0 else np.zeros((m, d))
-    # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
-    row_scale = inputs.sampling_scale * np.sqrt(n_sampled / max(n_sampled - influence.shape[1], 1))
     # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
-    # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first
-    # (M numbers per pair instead of one per regressor) and centred within their stratum afterwards.
-    lever = _times([block[first:] for block in fw], influence.T)  # (P, M)
-    projected = lever[:, None, :] * residual[first:, :, None]  # (P, D, M)
-    means = (inputs.stratum_means @ projected.reshape(n_sampled, d * m))[inputs.sampled_stratum]
-    spread = (projected - means.reshape(n_sampled, d, m)) * row_scale[:, None, None]
-    return np.sqrt(np.einsum("pdm,pdm->md", spread, spread))
+    # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first:
+    # u = lever × residual, M numbers per pair instead of one per regressor.
+    lever = influence @ weighted[:, first:]  # (M, S)
+    sampled = residual[first:]  # (S, D)
+    # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no (M, D, S) array of centred scores.
+    squares = (lever * lever) @ (inputs.pair_variance[:, None] * sampled * sampled)  # (M, D)
+    n_strata = inputs.stratum_variance.shape[0]
+    means = lever @ (inputs.stratum_means[:, :, None] * sampled[:, None, :]).reshape(n_sampled, n_strata * d)
+    means = means.reshape(m, n_strata, d)
+    variance = squares - np.einsum("mhd,mhd,h->md", means, means, inputs.stratum_variance)
+    # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
+    variance *= n_sampled / max(n_sampled - influence.shape[1], 1)
+    # Round-off can leave a hair below zero where the spread is nil (an exactly fitted game).
+    return np.sqrt(np.maximum(variance, 0.0))
