@@ -33,7 +33,7 @@ def as_outputs(raw: object, n_rows: int, n_outputs: int | None, what: str) -> np
         )
     if n_outputs is not None and out.shape[1] != n_outputs:
         raise ValueError(f"the model returned {out.shape[1]} outputs for {what}, but {n_outputs} for the record")
-    if not np.all(np.isfinite(out)):
+    if not np.isfinite(out).all():
         raise ValueError(f"the model returned NaN or infinite values for {what}")
     return out
 
@@ -125,13 +125,15 @@ def tabular_values(
     group_bits = [np.ascontiguousarray(rows, dtype=dtype).view(bits) for rows in group_rows]
     # Which baseline cells differ from x: a masked-out player only changes a row where they do.
     differs = [(rows[:, players] != x[players]).astype(np.float32) for rows in group_rows]
+    # Where every cell differs, only the full coalition (never in a design) would rebuild x: nothing to look for.
+    may_match = [not cells.all() for cells in differs]
     values = np.empty((design.n_coalitions, d))
     masks_per_chunk = max(1, min(max_rows // max(rows.shape[0] for rows in group_rows), design.n_coalitions))
     every_feature_plays = players.shape[0] == m
     full = None if every_feature_plays else np.ones((masks_per_chunk, m), dtype=bool)
-    # (positions, coalitions, rows per coalition, known, carved) per group of each chunk, in the order its batch
-    # is handed to map_predict.
-    pending: deque[list[tuple[slice | np.ndarray, int, int, np.ndarray, bool]]] = deque()
+    # (positions, coalitions, rows per coalition, known or None, carved) per group of each chunk, in the order its
+    # batch is handed to map_predict.
+    pending: deque[list[tuple[slice | np.ndarray, int, int, np.ndarray | None, bool]]] = deque()
 
     def batches() -> Iterator[np.ndarray]:
         for start, chunk_masks in design.mask_chunks(masks_per_chunk):
@@ -150,18 +152,20 @@ def tabular_values(
                     feature_masks[:, players] = player_masks
                 n = c * rows.shape[0]
                 _synthetic_rows(feature_masks, x_bits, group_bits[g], batch_bits[offset : offset + n])
-                known = ((~player_masks).astype(np.float32) @ differs[g].T).reshape(-1) == 0
+                known = None
+                if may_match[g]:
+                    known = ((~player_masks).astype(np.float32) @ differs[g].T).reshape(-1) == 0
                 # Enough rows are x itself to be worth carving out of the batch. Otherwise a few known rows cost
                 # less to predict than the copy that would skip them; their value is still taken as f(x), so the
                 # result does not depend on the shortcut.
-                carved = int(known.sum()) * 8 >= n
+                carved = known is not None and int(known.sum()) * 8 >= n
                 any_carved |= carved
                 layout.append((positions, c, rows.shape[0], known, carved))
                 offset += n
             pending.append(layout)
             if any_carved:
                 keep = np.concatenate(
-                    [~known if carved else np.ones(known.shape[0], dtype=bool) for *_, known, carved in layout]
+                    [~known if carved else np.ones(c * per, dtype=bool) for _, c, per, known, carved in layout]
                 )
                 batch = batch[keep]
             yield batch
@@ -172,19 +176,20 @@ def tabular_values(
     rows_evaluated = 0
     for raw in (map_predict or serial_map)(evaluate, batches()):
         layout = pending.popleft()
-        sent = [int(known.shape[0] - known.sum()) if carved else known.shape[0] for *_, known, carved in layout]
+        sent = [c * per - int(known.sum()) if carved else c * per for _, c, per, known, carved in layout]
         outputs_all = as_outputs(raw, sum(sent), d, "synthetic rows")
         offset = 0
         for (positions, c, per_coalition, known, carved), n_sent in zip(layout, sent, strict=True):
             part = outputs_all[offset : offset + n_sent]
             offset += n_sent
             if carved:
-                outputs = np.empty((known.shape[0], d))
+                outputs = np.empty((c * per_coalition, d))
                 outputs[known] = fx
                 outputs[~known] = part
             else:
                 outputs = part
-                outputs[known] = fx
+                if known is not None:
+                    outputs[known] = fx
             rows_evaluated += n_sent
             values[positions] = _row_means(outputs, c, per_coalition)
     if pending:
