@@ -62,3 +62,30 @@ def test_xgboost_scores_single_precision_rows_as_it_scores_double(trained, recor
     masks = rng.random((500, records.shape[1])) < 0.5
     rows = np.where(masks[:, None, :], records[0], baseline[None, :, :]).reshape(-1, records.shape[1])
     assert np.array_equal(booster.inplace_predict(rows), booster.inplace_predict(rows.astype(np.float32)))
+
+
+def test_sklearn_tree_ensembles_score_single_precision_rows_as_they_score_double(trained, records, baseline, tmp_path):
+    """scikit-learn's tree ensembles convert their input to float32, so the runtime declares it (``input_dtype``) and
+    gets float32 rows from the explainer; the scores are bitwise those of the float64 rows. A model that computes in
+    double precision keeps float64."""
+    pytest.importorskip("skops")
+    from sklearn.linear_model import LinearRegression
+    from skops.io import dump
+
+    from openclarify.runtimes.base import RuntimeSpec
+    from openclarify.runtimes.sklearn import SklearnRuntime
+
+    def loaded(path):
+        runtime = SklearnRuntime(RuntimeSpec(image="openclarify/sklearn", model_path=path))
+        runtime.load()
+        return runtime
+
+    runtime = loaded(trained["openclarify/sklearn"].path)
+    assert runtime.input_dtype == np.float32
+    rng = np.random.default_rng(0)
+    masks = rng.random((500, records.shape[1])) < 0.5
+    rows = np.where(masks[:, None, :], records[0], baseline[None, :, :]).reshape(-1, records.shape[1])
+    assert np.array_equal(runtime.predict(rows), runtime.predict(rows.astype(np.float32)))
+
+    dump(LinearRegression().fit(rows, rows @ np.arange(rows.shape[1])), tmp_path / "model.skops")
+    assert loaded(tmp_path / "model.skops").input_dtype == np.float64

@@ -70,6 +70,8 @@ class SklearnRuntime(TabularRuntime):
         self._takes_text_column = hasattr(first, "build_analyzer")
         if self._takes_text_column:
             self.n_features = 1
+        elif _computes_in_single_precision(model):
+            self.input_dtype = np.float32
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         if self._takes_text_column:
@@ -78,3 +80,30 @@ class SklearnRuntime(TabularRuntime):
         if hasattr(self._model, "predict_proba"):
             return positive_class(np.asarray(self._model.predict_proba(X), dtype=np.float64))
         return np.asarray(self._model.predict(X), dtype=np.float64)
+
+
+def _computes_in_single_precision(model: object) -> bool:
+    """scikit-learn's trees and the ensembles built on them (gradient boosting, random and extra-trees forests)
+    convert their input to float32 before predicting: rows written in float32 are scored exactly as float64 rows,
+    at half the memory and without the conversion."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    single = (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        DecisionTreeClassifier,
+        DecisionTreeRegressor,
+    )
+    return isinstance(model, single)
