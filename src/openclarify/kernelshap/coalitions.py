@@ -50,8 +50,6 @@ class FitInputs:
 
     signs: np.ndarray  # (M, P) 2z - 1 of each pair's coalition: +1 for a player in it, -1 for one out
     weighted: np.ndarray  # (M, P) the centred indicators z - 1/2 times the pair's weight
-    root_weighted: np.ndarray  # (M, P) the centred indicators times the square root of the pair's weight
-    root_weights: np.ndarray  # (P,) the square root of each pair's weight
     gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators
     first_sampled: int  # pairs from here on were sampled (enumerated pairs come first); P when none was
     stratum_means: np.ndarray  # (S, H) averages each sampled stratum's pairs; zero columns for strata of one pair
@@ -60,12 +58,10 @@ class FitInputs:
 
     @classmethod
     def of(cls, design: CoalitionDesign) -> FitInputs:
-        weights = design.pair_weights
-        root_weights = np.sqrt(weights)
         signs = np.ascontiguousarray(design.masks[0::2].T, dtype=float)
         signs *= 2.0
         signs -= 1.0
-        root_weighted = (0.5 * root_weights) * signs
+        weighted = (0.5 * design.pair_weights) * signs
         sampled = design.pair_stratum >= 0
         # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
         first = int(np.argmax(sampled)) if sampled.any() else sampled.shape[0]
@@ -79,10 +75,10 @@ class FitInputs:
         means[:, drawn <= 1] = 0.0
         return cls(
             signs=signs,
-            weighted=(0.5 * weights) * signs,
-            root_weighted=root_weighted,
-            root_weights=root_weights,
-            gram=root_weighted @ root_weighted.T,
+            weighted=weighted,
+            # Σ w (z_j - 1/2)(z_k - 1/2); two distinct operands, so it runs as a plain matrix product (a product of
+            # an array with its own transpose would run as BLAS's symmetric update, slower at these sizes).
+            gram=0.5 * (weighted @ signs.T),
             first_sampled=first,
             stratum_means=means,
             pair_variance=factor[stratum],

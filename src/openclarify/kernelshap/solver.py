@@ -120,26 +120,20 @@ def paired_regression(
     odd = odd_part(targets)
     n_terms = triples.shape[0]
     k = m + n_terms
-    # The weighted regressors, one row each: the linear rows come with the design; only the three-way rows are
-    # built for this record.
-    weighted = np.empty((k, odd.shape[0]))
-    weighted[:m] = inputs.weighted
     gram = np.empty((k, k))
     gram[:m, :m] = inputs.gram
-    terms = None
+    # The weighted regressors in two blocks of rows, never copied into one array: the linear block comes with the
+    # design; only the three-way block is built for this record.
+    terms, weighted = None, [inputs.weighted]
     if n_terms:
         # Π (2z - 1) over three players: the product of their signs.
         signs = inputs.signs
         terms = signs[triples[:, 0]] * signs[triples[:, 1]]
         terms *= signs[triples[:, 2]]
-        root_weighted = np.empty_like(weighted)
-        root_weighted[:m] = inputs.root_weighted
-        np.multiply(terms, inputs.root_weights, out=root_weighted[m:])
-        np.multiply(root_weighted[m:], inputs.root_weights, out=weighted[m:])
-        # The new columns of the Gram matrix in one product (a product of a block with its own transpose would
-        # run as BLAS's symmetric update, slower at these sizes).
-        gram[:, m:] = root_weighted @ root_weighted[m:].T
+        weighted.append(terms * design.pair_weights)
+        gram[:m, m:] = inputs.weighted @ terms.T
         gram[m:, :m] = gram[:m, m:].T
+        gram[m:, m:] = weighted[1] @ terms.T
     constraint = np.ones(k)
     constraint[m:] = 2.0
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
@@ -147,7 +141,7 @@ def paired_regression(
     to_players[:, :m] = np.eye(m)
     if n_terms:
         to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
-    scores = weighted @ odd
+    scores = _scores(weighted, odd)
     factor = _spd_factor(gram)
     if factor is not None:
         # θ = C s + G⁻¹a Δ / (aᵀG⁻¹a), with C = G⁻¹ - G⁻¹a aᵀG⁻¹ / (aᵀG⁻¹a) the constrained inverse. One solve
@@ -169,13 +163,18 @@ def paired_regression(
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
         theta = np.outer(anchor, delta)
-        theta += constrained @ (weighted @ (odd - np.outer(_fitted(inputs, terms, anchor), delta)))
+        theta += constrained @ _scores(weighted, odd - np.outer(_fitted(inputs, terms, anchor), delta))
         phi = to_players @ theta
         if not with_errors:
             return PairedFit(phi, None)
         influence = to_players @ constrained
     errors = _sandwich_errors(inputs, weighted, odd - _fitted(inputs, terms, theta), influence)
     return PairedFit(phi, errors)
+
+
+def _scores(weighted: list[np.ndarray], values: np.ndarray) -> np.ndarray:
+    """Fᵀ W v for the weighted regressors given as blocks of rows, (K, D)."""
+    return np.concatenate([block @ values for block in weighted]) if len(weighted) > 1 else weighted[0] @ values
 
 
 def _fitted(inputs: FitInputs, terms: np.ndarray | None, coefficients: np.ndarray) -> np.ndarray:
@@ -232,7 +231,9 @@ def _sandwich_errors(
     # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
     # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first:
     # u = lever × residual, M numbers per pair instead of one per regressor.
-    lever = influence @ weighted[:, first:]  # (M, S)
+    lever = influence[:, : weighted[0].shape[0]] @ weighted[0][:, first:]  # (M, S)
+    if len(weighted) > 1:
+        lever += influence[:, weighted[0].shape[0] :] @ weighted[1][:, first:]
     sampled = residual[first:]  # (S, D)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no (M, D, S) array of centred scores.
     squares = (lever * lever) @ (inputs.pair_variance[:, None] * sampled * sampled)  # (M, D)
