@@ -45,12 +45,13 @@ class FitInputs:
     when a design is planned, so a planned design does not rebuild it for every record.
 
     The regressors are stored one row per player and one column per pair: the fit gathers whole players' rows
-    (the three-way terms are products of three of them), which is a contiguous copy in this layout.
+    (the three-way terms are products of three of them), which is a contiguous copy in this layout. Only the
+    signs are kept, not their weighted copies: the weights go on the vectors they multiply, which keeps what a
+    fit reads small enough to stay in cache while the model runs between two fits.
     """
 
     signs: np.ndarray  # (M, P) 2z - 1 of each pair's coalition: +1 for a player in it, -1 for one out
-    weighted: np.ndarray  # (M, P) the centred indicators z - 1/2 times the pair's weight
-    gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators
+    gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators z - 1/2 (half the signs)
     first_sampled: int  # pairs from here on were sampled (enumerated pairs come first); P when none was
     stratum_means: np.ndarray  # (S, H) averages each sampled stratum's pairs; zero columns for strata of one pair
     pair_variance: np.ndarray  # (S,) each sampled pair's variance factor, fpc n / (n - 1) of its stratum
@@ -61,7 +62,6 @@ class FitInputs:
         signs = np.ascontiguousarray(design.masks[0::2].T, dtype=float)
         signs *= 2.0
         signs -= 1.0
-        weighted = (0.5 * design.pair_weights) * signs
         sampled = design.pair_stratum >= 0
         # Enumerated pairs come first in a design, so the sampled ones are a contiguous tail.
         first = int(np.argmax(sampled)) if sampled.any() else sampled.shape[0]
@@ -75,10 +75,9 @@ class FitInputs:
         means[:, drawn <= 1] = 0.0
         return cls(
             signs=signs,
-            weighted=weighted,
             # Σ w (z_j - 1/2)(z_k - 1/2); two distinct operands, so it runs as a plain matrix product (a product of
             # an array with its own transpose would run as BLAS's symmetric update, slower at these sizes).
-            gram=0.5 * (weighted @ signs.T),
+            gram=0.25 * ((signs * design.pair_weights) @ signs.T),
             first_sampled=first,
             stratum_means=means,
             pair_variance=factor[stratum],

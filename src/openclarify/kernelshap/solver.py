@@ -71,7 +71,7 @@ def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndar
     """The k players most associated with the game's odd part ``odd`` (``odd_part``): the weighted correlation
     of each player's ±1 indicator with it, summed over outputs. On a design of complementary pairs this ranks
     players as the additive fit would, for a fraction of its cost."""
-    score = np.abs(design.fit_inputs.weighted @ odd).sum(axis=1)
+    score = np.abs(design.fit_inputs.signs @ (odd * design.pair_weights[:, None])).sum(axis=1)
     return np.sort(np.argsort(-score, kind="stable")[:k])
 
 
@@ -120,20 +120,21 @@ def paired_regression(
     odd = odd_part(targets)
     n_terms = triples.shape[0]
     k = m + n_terms
+    weights = design.pair_weights
+    signs = inputs.signs
     gram = np.empty((k, k))
     gram[:m, :m] = inputs.gram
-    # The weighted regressors in two blocks of rows, never copied into one array: the linear block comes with the
-    # design; only the three-way block is built for this record.
-    terms, weighted = None, [inputs.weighted]
+    # The regressors in two blocks of rows, never copied into one array: the linear block (the centred indicators,
+    # half the signs) comes with the design; only the three-way block is built for this record.
+    terms = None
     if n_terms:
         # Π (2z - 1) over three players: the product of their signs.
-        signs = inputs.signs
         terms = signs[triples[:, 0]] * signs[triples[:, 1]]
         terms *= signs[triples[:, 2]]
-        weighted.append(terms * design.pair_weights)
-        gram[:m, m:] = inputs.weighted @ terms.T
+        weighted_terms = terms * weights
+        gram[:m, m:] = 0.5 * (signs @ weighted_terms.T)
         gram[m:, :m] = gram[:m, m:].T
-        gram[m:, m:] = weighted[1] @ terms.T
+        gram[m:, m:] = weighted_terms @ terms.T
     constraint = np.ones(k)
     constraint[m:] = 2.0
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
@@ -141,7 +142,7 @@ def paired_regression(
     to_players[:, :m] = np.eye(m)
     if n_terms:
         to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
-    scores = _scores(weighted, odd)
+    scores = _scores(inputs, terms, odd * weights[:, None])
     factor = _spd_factor(gram)
     if factor is not None:
         # θ = C s + G⁻¹a Δ / (aᵀG⁻¹a), with C = G⁻¹ - G⁻¹a aᵀG⁻¹ / (aᵀG⁻¹a) the constrained inverse. One solve
@@ -163,18 +164,21 @@ def paired_regression(
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
         theta = np.outer(anchor, delta)
-        theta += constrained @ _scores(weighted, odd - np.outer(_fitted(inputs, terms, anchor), delta))
+        theta += constrained @ _scores(
+            inputs, terms, (odd - np.outer(_fitted(inputs, terms, anchor), delta)) * weights[:, None]
+        )
         phi = to_players @ theta
         if not with_errors:
             return PairedFit(phi, None)
         influence = to_players @ constrained
-    errors = _sandwich_errors(inputs, weighted, odd - _fitted(inputs, terms, theta), influence)
+    errors = _sandwich_errors(inputs, terms, (odd - _fitted(inputs, terms, theta)) * weights[:, None], influence)
     return PairedFit(phi, errors)
 
 
-def _scores(weighted: list[np.ndarray], values: np.ndarray) -> np.ndarray:
-    """Fᵀ W v for the weighted regressors given as blocks of rows, (K, D)."""
-    return np.concatenate([block @ values for block in weighted]) if len(weighted) > 1 else weighted[0] @ values
+def _scores(inputs: FitInputs, terms: np.ndarray | None, weighted: np.ndarray) -> np.ndarray:
+    """Fᵀ v for v already weighted (W times the values), (K, D): the linear rows are half the signs."""
+    linear = 0.5 * (inputs.signs @ weighted)
+    return linear if terms is None else np.concatenate([linear, terms @ weighted])
 
 
 def _fitted(inputs: FitInputs, terms: np.ndarray | None, coefficients: np.ndarray) -> np.ndarray:
@@ -215,7 +219,7 @@ def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
 
 
 def _sandwich_errors(
-    inputs: FitInputs, weighted: np.ndarray, residual: np.ndarray, influence: np.ndarray
+    inputs: FitInputs, terms: np.ndarray | None, residual: np.ndarray, influence: np.ndarray
 ) -> np.ndarray:
     """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
 
@@ -228,18 +232,18 @@ def _sandwich_errors(
     n_sampled = inputs.pair_variance.shape[0]
     if n_sampled == 0:
         return np.full((m, d), np.nan) if first == 0 else np.zeros((m, d))
-    # A pair's score is its regressors times its weighted residual, and the attributions move by the influence
-    # matrix times the score sum. Both steps are linear, so the scores are projected onto the players first:
-    # u = lever × residual, M numbers per pair instead of one per regressor.
-    lever = influence[:, : weighted[0].shape[0]] @ weighted[0][:, first:]  # (M, S)
-    if len(weighted) > 1:
-        lever += influence[:, weighted[0].shape[0] :] @ weighted[1][:, first:]
+    # A pair's score is its regressors times its weighted residual (``residual`` comes weighted), and the
+    # attributions move by the influence matrix times the score sum. Both steps are linear, so the scores are
+    # projected onto the players first: u = lever × residual, M numbers per pair instead of one per regressor.
+    lever = (0.5 * influence[:, :m]) @ inputs.signs[:, first:]  # (M, S)
+    if terms is not None:
+        lever += influence[:, m:] @ terms[:, first:]
     sampled = residual[first:]  # (S, D)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no (M, D, S) array of centred scores.
-    squares = (lever * lever) @ (inputs.pair_variance[:, None] * sampled * sampled)  # (M, D)
     n_strata = inputs.stratum_variance.shape[0]
     means = lever @ (inputs.stratum_means[:, :, None] * sampled[:, None, :]).reshape(n_sampled, n_strata * d)
     means = means.reshape(m, n_strata, d)
+    squares = np.square(lever, out=lever) @ (inputs.pair_variance[:, None] * sampled * sampled)  # (M, D)
     variance = squares - np.einsum("mhd,mhd,h->md", means, means, inputs.stratum_variance)
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
     variance *= n_sampled / max(n_sampled - influence.shape[1], 1)
