@@ -18,7 +18,9 @@ Weights are computed in log space, so neither C(M, s) nor the kernel overflow fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import combinations
 from math import comb, log
 
@@ -71,8 +73,8 @@ class FitInputs:
         # measure; its uncentred square stands in (no mean is taken out), which can only overstate the error.
         fpc = np.clip(1.0 - drawn / design.stratum_population, 0.0, 1.0)
         factor = np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc)
-        means = (stratum[:, None] == np.arange(drawn.shape[0])[None, :]) / np.maximum(drawn, 1)[None, :]
-        means[:, drawn <= 1] = 0.0
+        means = np.zeros((stratum.shape[0], drawn.shape[0]))
+        means[np.arange(stratum.shape[0]), stratum] = np.where(drawn > 1, 1.0 / np.maximum(drawn, 1), 0.0)[stratum]
         return cls(
             signs=signs,
             # Σ w (z_j - 1/2)(z_k - 1/2); two distinct operands, so it runs as a plain matrix product (a product of
@@ -369,7 +371,12 @@ def sampled_design(
     return design.with_fit_inputs()
 
 
-def _share_budget(m: int, budget: int, allocation: Allocation) -> tuple[list[_Stratum], list[tuple[_Stratum, int]]]:
+# A pure function of three numbers, asked again for every design an endpoint plans: remembered, as a constant
+# table would be (its results are immutable tuples of frozen records).
+@lru_cache(maxsize=256)
+def _share_budget(
+    m: int, budget: int, allocation: Allocation
+) -> tuple[tuple[_Stratum, ...], tuple[tuple[_Stratum, int], ...]]:
     """The strata enumerated in full, and how many pairs to draw from each of the others."""
     strata = _strata(m, allocation)
     pairs_left = budget // 2
@@ -396,7 +403,7 @@ def _share_budget(m: int, budget: int, allocation: Allocation) -> tuple[list[_St
             enumerated.append(st)
             open_strata.remove(st)
     counts = _largest_remainder(pairs_left, [st.allocation for st in open_strata])
-    return enumerated, [(st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0]
+    return tuple(enumerated), tuple((st, k) for st, k in zip(open_strata, counts, strict=True) if k > 0)
 
 
 def _largest_remainder(total: int, claims: list[float]) -> list[int]:
@@ -419,6 +426,18 @@ def _all_subsets_of_size(m: int, s: int) -> np.ndarray:
         masks[rows, first] = True
         masks[rows, second] = True
         return masks
+    if s == 3:
+        # i < j < k in lexicographic order, as itertools.combinations lists them, without a Python loop.
+        players = np.arange(m)
+        first, second, third = np.nonzero(
+            (players[:, None, None] < players[None, :, None]) & (players[None, :, None] < players[None, None, :])
+        )
+        masks = np.zeros((first.shape[0], m), dtype=bool)
+        rows = np.arange(first.shape[0])
+        masks[rows, first] = True
+        masks[rows, second] = True
+        masks[rows, third] = True
+        return masks
     idx = np.fromiter(combinations(range(m), s), dtype=np.dtype((np.int64, s)))
     masks = np.zeros((idx.shape[0], m), dtype=bool)
     np.put_along_axis(masks, idx, True, axis=1)
@@ -433,7 +452,7 @@ def _canonical(masks: np.ndarray, st: _Stratum) -> np.ndarray:
     return masks
 
 
-def _draw_pairs(m: int, sampled: list[tuple[_Stratum, int]], rng: np.random.Generator) -> list[np.ndarray]:
+def _draw_pairs(m: int, sampled: Sequence[tuple[_Stratum, int]], rng: np.random.Generator) -> list[np.ndarray]:
     """For each (stratum, k): k distinct pair representatives, uniformly without replacement.
 
     All strata are drawn in one vectorised pass: a row of uniform keys picks the subset of its
