@@ -1,5 +1,7 @@
 """Baseline groups with coalitions of their own: the design, the rows the model sees, and what the result reports."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,26 @@ def test_each_group_gets_a_whole_design_of_its_own():
     assert sorted(grouped.pair_group[n_enum : n_enum + 3].tolist()) == [0, 1, 2]
     prefix = grouped.truncated(n_enum + 5)
     assert prefix.n_groups == 3 and prefix.pair_group.shape[0] == n_enum + 5
+
+
+def test_the_planned_positions_of_each_group_are_where_its_coalitions_sit():
+    """A planned design keeps where each group's coalitions sit, so a whole-design chunk is split without a search;
+    the split must be the one the search finds, and so must a design that lost its plan (a deadline's prefix)."""
+    grouped = plan_design(14, clarify_n_samples(14, 600), seed=2, n_groups=2)
+    searched = replace(grouped, group_positions=())
+    for g in range(2):
+        positions = grouped.coalitions_of(g)
+        np.testing.assert_array_equal(positions, searched.coalitions_of(g))
+        np.testing.assert_array_equal(grouped.masks[positions], grouped.group(g).masks)
+    planned = grouped.chunk_by_group(0, grouped.masks)
+    found = searched.chunk_by_group(0, grouped.masks)
+    assert [g for g, *_ in planned] == [g for g, *_ in found] == [0, 1]
+    for (_, where, masks), (_, where_found, masks_found) in zip(planned, found, strict=True):
+        np.testing.assert_array_equal(where, where_found)
+        np.testing.assert_array_equal(masks, masks_found)
+    # Prefixes and blocks are split by search: their positions are not the planned ones.
+    assert grouped.truncated(grouped.n_enumerated_pairs + 4).group_positions == ()
+    assert grouped.rows(0, 10).group_positions == ()
 
 
 def test_the_rule_splits_only_sampled_identity_games_with_two_rows():

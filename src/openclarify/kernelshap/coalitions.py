@@ -113,6 +113,8 @@ class CoalitionDesign:
     n_groups: int = 1
     # Each group's own design, split off when the design is planned, so a planned design is reused whole.
     parts: tuple[CoalitionDesign, ...] = ()
+    # Where each group's coalitions sit in ``masks``, in order, planned with the parts.
+    group_positions: tuple[np.ndarray, ...] = ()
     planned_fit: FitInputs | None = None  # None: computed when asked for (``fit_inputs``)
 
     @property
@@ -139,6 +141,12 @@ class CoalitionDesign:
             return np.zeros(stop - start, dtype=np.int64)
         return np.repeat(self.pair_group, 2)[start:stop]
 
+    def coalitions_of(self, g: int) -> np.ndarray:
+        """Where group g's coalitions sit in the design, in order: those of ``group(g)``."""
+        if self.group_positions:
+            return self.group_positions[g]
+        return np.flatnonzero(self.row_groups(0, self.n_coalitions) == g)
+
     def group(self, g: int) -> CoalitionDesign:
         """Group g's own design: its pairs, with their strata numbered from 0."""
         if self.pair_group is None:
@@ -161,6 +169,7 @@ class CoalitionDesign:
             pair_group=None,
             n_groups=1,
             parts=(),
+            group_positions=(),
             planned_fit=None,
         )
 
@@ -168,6 +177,9 @@ class CoalitionDesign:
         """A chunk of ``mask_chunks`` split by baseline group: (group, the coalitions' positions, their masks)."""
         if self.pair_group is None:
             return [(0, slice(start, start + masks.shape[0]), masks)]
+        if self.group_positions and start == 0 and masks.shape[0] == self.n_coalitions:
+            # The whole design in one chunk: every group's coalitions as they were planned, no search.
+            return [(g, self.group_positions[g], self.parts[g].masks) for g in range(self.n_groups)]
         groups = self.row_groups(start, start + masks.shape[0])
         parts = []
         for g in range(self.n_groups):
@@ -185,6 +197,7 @@ class CoalitionDesign:
             pair_weights=self.pair_weights[pairs],
             pair_group=None if self.pair_group is None else self.pair_group[pairs],
             parts=(),
+            group_positions=(),
             planned_fit=None,
         )
 
@@ -210,6 +223,7 @@ class CoalitionDesign:
             pair_weights=weights,
             pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
             parts=(),
+            group_positions=(),
             planned_fit=None,
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
@@ -367,7 +381,11 @@ def sampled_design(
         n_groups=n_groups,
     )
     if n_groups > 1:
-        return replace(design, parts=tuple(design.group(g).with_fit_inputs() for g in range(n_groups)))
+        return replace(
+            design,
+            parts=tuple(design.group(g).with_fit_inputs() for g in range(n_groups)),
+            group_positions=tuple(design.coalitions_of(g) for g in range(n_groups)),
+        )
     return design.with_fit_inputs()
 
 

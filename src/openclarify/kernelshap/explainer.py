@@ -289,11 +289,16 @@ def explain_game(
         assert group_v_empty is not None
         phi = np.zeros((m, d))
         variance = np.zeros((m, d)) if errors else None
-        row_group = design.row_groups(0, design.n_coalitions)
         for g, share in enumerate(group_shares):
             group_delta = g_full - apply_link(np.asarray(group_v_empty[g], dtype=float), link)
             phi_g, errors_g = _fit(
-                design.group(g), targets[row_group == g], group_delta, m, rows_per_coalition, interactions, errors
+                design.group(g),
+                targets[design.coalitions_of(g)],
+                group_delta,
+                m,
+                rows_per_coalition,
+                interactions,
+                errors,
             )
             phi += share * phi_g
             if variance is not None and errors_g is not None:
@@ -388,7 +393,7 @@ def group_arguments(groups: list[np.ndarray], baseline_values: np.ndarray) -> di
     n_rows = sum(rows.shape[0] for rows in groups)
     return {
         "group_shares": tuple(rows.shape[0] / n_rows for rows in groups),
-        "group_v_empty": np.stack([baseline_values[rows].mean(axis=0) for rows in groups]),
+        "group_v_empty": np.stack([baseline_values[rows].sum(axis=0) / rows.shape[0] for rows in groups]),
     }
 
 

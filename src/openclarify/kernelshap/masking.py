@@ -62,6 +62,8 @@ def _row_means(outputs: np.ndarray, coalitions: int, per_coalition: int) -> np.n
     if per_coalition == 1:
         return outputs.reshape(coalitions, -1)
     equal = np.full(per_coalition, 1.0 / per_coalition)
+    if outputs.shape[1] == 1:
+        return (outputs.reshape(coalitions, per_coalition) @ equal)[:, None]
     return np.einsum("cbd,b->cd", outputs.reshape(coalitions, per_coalition, -1), equal)
 
 

@@ -241,10 +241,10 @@ def _sandwich_errors(
     sampled = residual[first:]  # (S, D)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no (M, D, S) array of centred scores.
     n_strata = inputs.stratum_variance.shape[0]
-    means = lever @ (inputs.stratum_means[:, :, None] * sampled[:, None, :]).reshape(n_sampled, n_strata * d)
-    means = means.reshape(m, n_strata, d)
+    means = lever @ (sampled[:, :, None] * inputs.stratum_means[:, None, :]).reshape(n_sampled, d * n_strata)
+    means = np.square(means, out=means).reshape(m, d, n_strata)
     squares = np.square(lever, out=lever) @ (inputs.pair_variance[:, None] * sampled * sampled)  # (M, D)
-    variance = squares - np.einsum("mhd,mhd,h->md", means, means, inputs.stratum_variance)
+    variance = squares - means @ inputs.stratum_variance
     # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
     variance *= n_sampled / max(n_sampled - influence.shape[1], 1)
     # Round-off can leave a hair below zero where the spread is nil (an exactly fitted game).
