@@ -7,7 +7,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 from tests.invoke.conftest import csv_body, deploy, shap_config
 
 from openclarify.kernelshap import plan_design
@@ -71,8 +73,18 @@ def test_a_stopped_planner_leaves_requests_to_plan_their_own():
     assert pool.take(KEY) is None
 
 
+def designs_counted(url: str, endpoint: str) -> dict[str, float]:
+    text = httpx.get(url + "/metrics").text
+    return {
+        sample.labels["source"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "openclarify_coalition_designs_total" and sample.labels.get("endpoint") == endpoint
+    }
+
+
 def test_the_seed_an_unseeded_endpoint_reports_reproduces_its_attributions(
-    sagemaker, sagemaker_runtime, trained, records, baseline
+    server, sagemaker, sagemaker_runtime, trained, records, baseline
 ):
     container = {"Image": "openclarify/xgboost", "ModelDataUrl": str(trained["openclarify/xgboost"].path)}
     # 20 of the 30 coalitions over 5 features: sampled, so every request needs a design of its own.
@@ -96,6 +108,8 @@ def test_the_seed_an_unseeded_endpoint_reports_reproduces_its_attributions(
         time.sleep(0.2)
     seeds = [seed for _, seed in seen]
     assert len(set(seeds)) == len(seeds)  # every request its own design
+    # The pool is refilled once each answer is out: after the first request, the others took designs planned ahead.
+    assert designs_counted(server.url, unseeded) == {"ahead": 3.0, "request": 1.0}
     for phi, seed in (seen[0], seen[-1]):
         seeded = deploy(sagemaker, container, shap_config(baseline, NumberOfSamples=20, Seed=seed))
         again, reported = explain(seeded)

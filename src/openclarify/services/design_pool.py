@@ -14,6 +14,7 @@ from collections import deque
 from concurrent.futures import Executor
 
 from openclarify.kernelshap import CoalitionDesign, draw_seed, plan_design
+from openclarify.services import telemetry
 
 DesignKey = tuple  # (players, budget, allocation, baseline groups), as kernelshap.explain asks for it
 
@@ -34,7 +35,9 @@ class DesignPool:
         request is answered: planning while it runs would compete with it for the cores."""
         with self._lock:
             ready = self._ready.setdefault(key, deque())
-            return ready.popleft() if ready else None
+            taken = ready.popleft() if ready else None
+        telemetry.current().design(ahead=taken is not None)
+        return taken
 
     def refill(self) -> None:
         """Plan, on the planner thread, what the keys asked for so far are short of."""

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -85,6 +85,9 @@ class InvokeResponse:
     content_type: str
     invoked_variant: str
     custom_attributes: str | None = None
+    # Work to do once the answer has been sent (planning the designs of the next requests). Run before the answer
+    # is out, it would hold the GIL while the event loop waits to send it.
+    after: Callable[[], None] | None = None
 
 
 def wants_extended(custom_attributes: str | None) -> bool:
@@ -306,15 +309,21 @@ class InvocationService:
         bridge = Bridge(asyncio.get_running_loop(), deadline)
         cached = prepared.variants[variant.name]
         job = partial(run_explained, prepared, cached, variant.runtime, invocation, bridge)
+        pool = prepared.design_pool
         try:
             answer = await anyio.to_thread.run_sync(job, abandon_on_cancel=True)
         except BaseException:
             deadline.cancel()
+            if pool is not None:
+                pool.refill()  # this request's work is over: plan what it took
             raise
-        finally:
-            if prepared.design_pool is not None:
-                prepared.design_pool.refill()  # now that this request's work is done
-        return InvokeResponse(answer.body, "application/json", variant.name, answer.custom_attributes)
+        return InvokeResponse(
+            answer.body,
+            "application/json",
+            variant.name,
+            answer.custom_attributes,
+            after=pool.refill if pool is not None else None,
+        )
 
     def _timed_out(self, name: str, explaining: bool) -> ModelError:
         what = "the prediction and its explanations" if explaining else "the prediction"

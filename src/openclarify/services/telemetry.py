@@ -33,6 +33,10 @@ class InvocationStats:
     """Rows the model evaluated: the request's own records plus every synthetic and baseline row."""
     explained_exact: int = 0
     explained_sampled: int = 0
+    designs_ahead: int = 0
+    """Coalition designs taken ready from the pool of an endpoint without a Seed (``services.design_pool``)."""
+    designs_on_request: int = 0
+    """... and those its requests had to plan themselves, the pool being empty."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_model(self, seconds: float, rows: int) -> None:
@@ -43,6 +47,13 @@ class InvocationStats:
     def add_queue(self, seconds: float) -> None:
         with self._lock:
             self.queue_seconds += seconds
+
+    def design(self, ahead: bool) -> None:
+        with self._lock:
+            if ahead:
+                self.designs_ahead += 1
+            else:
+                self.designs_on_request += 1
 
     def explained(self, exact: bool) -> None:
         with self._lock:

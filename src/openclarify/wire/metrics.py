@@ -72,6 +72,12 @@ class Metrics:
         self.explanations = Counter(
             "openclarify_explanations", "Explained records, exact or sampled.", ["endpoint", "kind"], registry=r
         )
+        self.designs = Counter(
+            "openclarify_coalition_designs",
+            "Coalition designs of endpoints without a Seed: planned ahead between requests, or on the request.",
+            ["endpoint", "source"],
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -91,6 +97,9 @@ class Metrics:
         self.model_rows.labels(endpoint).inc(stats.model_rows)
         self.explanations.labels(endpoint, "exact").inc(stats.explained_exact)
         self.explanations.labels(endpoint, "sampled").inc(stats.explained_sampled)
+        if stats.designs_ahead or stats.designs_on_request:
+            self.designs.labels(endpoint, "ahead").inc(stats.designs_ahead)
+            self.designs.labels(endpoint, "request").inc(stats.designs_on_request)
         log.info(
             json.dumps(
                 {

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -82,9 +83,20 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
             headers["Content-Type"] = answer.content_type
         if answer.custom_attributes:
             headers[CUSTOM_ATTRIBUTES] = answer.custom_attributes
-        return Response(answer.body, 200, headers)
+        return Response(answer.body, 200, headers, background=_after(answer.after))
 
     return endpoint
+
+
+def _after(work: Callable[[], None] | None) -> BackgroundTask | None:
+    """``work`` to run once the response has been sent, on the event loop (it only hands work to a thread)."""
+    if work is None:
+        return None
+
+    async def run() -> None:
+        work()
+
+    return BackgroundTask(run)
 
 
 def error(exc: ServiceError, request_id: str) -> Response:
