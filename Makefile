@@ -18,7 +18,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/kernelshap_bench.py
+	$(BIN)/python bench/kernelshap_bench.py --records 24 --write
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -185,7 +185,7 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=10, help="records explained per setting (default 10)")
+    parser.add_argument("--records", type=int, default=24, help="records explained per setting (default 24)")
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
