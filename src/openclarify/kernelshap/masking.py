@@ -69,9 +69,9 @@ def _row_means(outputs: np.ndarray, coalitions: int, per_coalition: int) -> np.n
     time of ``mean`` over a short middle axis (12 vs 41 µs for 2 088 coalitions of 5 rows)."""
     if per_coalition == 1:
         return outputs.reshape(coalitions, -1)
+    # Not a BLAS matrix-vector product, whose summation order can change with the size of the call: a coalition's
+    # mean must not depend on how the rows were batched (a fanned-out explanation equals the embedded one, bitwise).
     equal = np.full(per_coalition, 1.0 / per_coalition)
-    if outputs.shape[1] == 1:
-        return (outputs.reshape(coalitions, per_coalition) @ equal)[:, None]
     return np.einsum("cbd,b->cd", outputs.reshape(coalitions, per_coalition, -1), equal)
 
 
