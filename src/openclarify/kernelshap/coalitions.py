@@ -58,6 +58,8 @@ class FitInputs:
     stratum_means: np.ndarray  # (S, H) averages each sampled stratum's pairs; zero columns for strata of one pair
     pair_variance: np.ndarray  # (S,) each sampled pair's variance factor, fpc n / (n - 1) of its stratum
     stratum_variance: np.ndarray  # (H,) the factor times n, taken off with each stratum's mean; 0 for one pair
+    size_class: np.ndarray  # (P,) min(s, M - s) for a pair of coalitions of sizes s and M - s
+    size_count: np.ndarray  # (M // 2 + 1,) pairs of each size class (at least 1, so it can divide)
 
     @classmethod
     def of(cls, design: CoalitionDesign) -> FitInputs:
@@ -75,6 +77,9 @@ class FitInputs:
         factor = np.where(drawn > 1, fpc * drawn / np.maximum(drawn - 1, 1), fpc)
         means = np.zeros((stratum.shape[0], drawn.shape[0]))
         means[np.arange(stratum.shape[0]), stratum] = np.where(drawn > 1, 1.0 / np.maximum(drawn, 1), 0.0)[stratum]
+        m = design.n_players
+        size = np.count_nonzero(design.masks[0::2], axis=1)
+        size_class = np.minimum(size, m - size)
         return cls(
             signs=signs,
             # Σ w (z_j - 1/2)(z_k - 1/2); two distinct operands, so it runs as a plain matrix product (a product of
@@ -84,6 +89,8 @@ class FitInputs:
             stratum_means=means,
             pair_variance=factor[stratum],
             stratum_variance=np.where(drawn > 1, factor * drawn, 0.0),
+            size_class=size_class,
+            size_count=np.maximum(np.bincount(size_class, minlength=m // 2 + 1), 1).astype(float),
         )
 
 

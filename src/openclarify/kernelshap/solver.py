@@ -67,12 +67,54 @@ def odd_part(targets: np.ndarray) -> np.ndarray:
     return 0.5 * (targets[0::2] - targets[1::2])
 
 
-def leading_players(design: CoalitionDesign, odd: np.ndarray, k: int) -> np.ndarray:
-    """The k players most associated with the game's odd part ``odd`` (``odd_part``): the weighted correlation
-    of each player's ±1 indicator with it, summed over outputs. On a design of complementary pairs this ranks
-    players as the additive fit would, for a fraction of its cost."""
-    score = np.abs(design.fit_inputs.signs @ (odd * design.pair_weights[:, None])).sum(axis=1)
+def even_part(targets: np.ndarray) -> np.ndarray:
+    """e = (y(S) + y(complement)) / 2 of each pair, (P, D): what the Shapley values do not depend on."""
+    return 0.5 * (targets[0::2] + targets[1::2])
+
+
+def leading_players(design: CoalitionDesign, targets: np.ndarray, k: int, pairwise: bool = False) -> np.ndarray:
+    """The k players whose odd three-way terms the fit takes, sorted.
+
+    Players are ranked by the weighted correlation of their ±1 indicator with the game's odd part, summed over
+    outputs: on a design of complementary pairs this ranks them as the additive fit would, for a fraction of its
+    cost. With ``pairwise``, a player's share of that score is added to its share of the game's pairwise
+    interactions (``pairwise_strength``), which the even part of the same pairs shows at no extra model cost.
+
+    Why: a three-way term χ_T pays off where the game's odd part has weight on T. A conjunction of features (a
+    path of a tree, a rule) spreads its Fourier weight equally over every subset of them, so its even pairwise
+    terms point at its odd triples, and they do so even for players whose additive effect is small. On the
+    benchmark's single-row games (M = 20, against exact spectra) the six players leading by pairwise strength
+    held 0.90-0.98 of the three-way weight where the additive ranking held 0.0-0.67.
+    """
+    inputs = design.fit_inputs
+    weights = design.pair_weights
+    score = np.abs(inputs.signs @ (odd_part(targets) * weights[:, None])).sum(axis=1)
+    if pairwise:
+        strength = pairwise_strength(inputs, weights, even_part(targets))
+        score = _shares(score) + _shares(strength)
     return np.sort(np.argsort(-score, kind="stable")[:k])
+
+
+def pairwise_strength(inputs: FitInputs, weights: np.ndarray, even: np.ndarray) -> np.ndarray:
+    """Each player's summed |weighted correlation| of χ_{ij} = s_i s_j with the even part, over its partners j, (M,).
+
+    The even part is centred within each size class first: the mean of s_i s_j over coalitions of one size is not
+    zero, so an uncentred even part would rank players by the size classes' means, not by interactions.
+    """
+    m = inputs.signs.shape[0]
+    strength = np.zeros(m)
+    for column in even.T:
+        means = np.bincount(inputs.size_class, weights=column, minlength=inputs.size_count.shape[0]) / inputs.size_count
+        centred = column - means[inputs.size_class]
+        correlation = (inputs.signs * (weights * centred)) @ inputs.signs.T
+        correlation.flat[:: m + 1] = 0.0  # s_i s_i = 1: no interaction
+        strength += np.abs(correlation).sum(axis=1)
+    return strength
+
+
+def _shares(score: np.ndarray) -> np.ndarray:
+    total = score.sum()
+    return score / total if total > 0 else score
 
 
 def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
