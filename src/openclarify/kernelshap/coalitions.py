@@ -238,6 +238,39 @@ class CoalitionDesign:
             stratum_mass=self.stratum_mass[kept],
         )
 
+    def relabelled(self, rng: np.random.Generator) -> CoalitionDesign:
+        """The same design with its players renamed by a permutation drawn from ``rng``, one per group.
+
+        Player j of the result plays the part of player ``order[j]`` of this design: its column of the masks and its
+        row of the signs, the Gram matrix permuted to match. Weights, strata and the order of the pairs stay.
+        """
+        if self.exact:
+            return self
+        if self.n_groups == 1:
+            return self._renamed(rng.permutation(self.n_players))
+        parts = tuple(part._renamed(rng.permutation(self.n_players)) for part in self.parts)
+        masks = np.empty_like(self.masks)
+        for positions, part in zip(self.group_positions, parts, strict=True):
+            masks[positions] = part.masks
+        return replace(self, masks=masks, parts=parts)
+
+    def _renamed(self, order: np.ndarray) -> CoalitionDesign:
+        fit = self.fit_inputs
+        return replace(
+            self,
+            masks=self.masks[:, order],
+            planned_fit=replace(fit, signs=fit.signs[order], gram=fit.gram[np.ix_(order, order)]),
+        )
+
+    def freeze(self) -> None:
+        """Make every array read-only: a template is shared by every design relabelled from it."""
+        fit = self.planned_fit
+        arrays = [value for value in vars(self).values() if isinstance(value, np.ndarray)]
+        arrays += [value for value in vars(fit).values() if isinstance(value, np.ndarray)] if fit else []
+        arrays += list(self.group_positions)
+        for array in arrays:
+            array.setflags(write=False)
+
     @property
     def n_coalitions(self) -> int:
         return all_coalitions(self.n_players) if self.exact else int(self.masks.shape[0])
@@ -258,14 +291,39 @@ def plan_design(
 ) -> CoalitionDesign:
     """The design ``explain`` uses for this many players, budget, seed and baseline groups.
 
-    Made ahead, it can be passed to every explanation that shares them (an endpoint with a fixed
-    Seed), so the sampling is paid once. With ``n_groups`` > 1 each group of baseline rows gets
-    coalitions of its own (``sampled_design``); an exact design needs no groups.
+    A sampled design is the template for (players, budget, allocation, groups) (``design_template``) with its
+    players renamed by a permutation drawn from ``seed``, one per group (``CoalitionDesign.relabelled``): a few
+    array gathers instead of a whole draw. Made ahead, it can be passed to every explanation that shares them (an
+    endpoint with a fixed Seed). With ``n_groups`` > 1 each group of baseline rows gets coalitions of its own
+    (``sampled_design``); an exact design needs no groups.
     """
     budget = min(budget, all_coalitions(n_players))
     if budget >= all_coalitions(n_players):
         return exact_design(n_players)
-    return sampled_design(n_players, budget, np.random.default_rng(seed), allocation, n_groups)
+    return design_template(n_players, budget, allocation, n_groups).relabelled(np.random.default_rng(seed))
+
+
+# The templates' own seed: a constant, so that a seed names the same design in every process.
+_TEMPLATE_SEED = 20_260_101
+
+
+@lru_cache(maxsize=16)
+def design_template(n_players: int, budget: int, allocation: Allocation = "sqrt", n_groups: int = 1) -> CoalitionDesign:
+    """The sampled design every seed relabels, drawn once (``sampled_design``) and remembered, read-only.
+
+    Why relabelling is sound: renaming the players by a uniform random permutation maps each sampled coalition to
+    a uniform draw from its stratum, keeps the coalitions of a stratum distinct and paired with their complements,
+    and keeps the strata, counts and weights. What it keeps fixed is how the template's coalitions overlap one
+    another, which for a template drawn without replacement is what a fresh draw's would be like. Measured at
+    M = 20 on the benchmark's 24 records x 3 seeds against exact values (docs/kernelshap.md), the error and the
+    coverage of the error bars were those of fresh draws: 0.0258 vs 0.0264 (XGBoost, B = 1), 0.0225 vs 0.0220
+    (B = 10), 0.0083 vs 0.0083 and 0.0068 vs 0.0069 (gradient boosting), coverage 0.94-0.96 either way. It costs
+    about 0.05 ms against 0.6 ms (one group) and 1.3 ms (two) for a fresh draw.
+    """
+    design = sampled_design(n_players, budget, np.random.default_rng(_TEMPLATE_SEED), allocation, n_groups)
+    for part in (design, *design.parts):
+        part.freeze()
+    return design
 
 
 def codes_to_masks(codes: np.ndarray, n_players: int) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""A seed's design is the template for its key with the players renamed: what that keeps, and what it changes."""
+
+import numpy as np
+import pytest
+
+from openclarify.kernelshap import clarify_n_samples, plan_design
+from openclarify.kernelshap.coalitions import FitInputs, design_template
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
+    m, budget = 14, clarify_n_samples(14)
+    template = design_template(m, budget, "sqrt", groups)
+    design = plan_design(m, budget, seed=7, n_groups=groups)
+    again = plan_design(m, budget, seed=7, n_groups=groups)
+    other = plan_design(m, budget, seed=8, n_groups=groups)
+    assert design.masks.tobytes() == again.masks.tobytes()
+    assert design.masks.tobytes() != other.masks.tobytes()
+    # Weights, strata and the order of the pairs stay; each group's players are renamed by a permutation of its own.
+    np.testing.assert_array_equal(design.pair_weights, template.pair_weights)
+    np.testing.assert_array_equal(design.pair_stratum, template.pair_stratum)
+    orders = []
+    for g in range(groups):
+        ours, theirs = design.group(g).masks, template.group(g).masks
+        order = [int(np.flatnonzero((theirs == ours[:, [j]]).all(axis=0))[0]) for j in range(m)]
+        np.testing.assert_array_equal(ours, theirs[:, order])
+        orders.append(order)
+        np.testing.assert_array_equal(design.masks[design.coalitions_of(g)], ours)
+    assert groups == 1 or orders[0] != orders[1]
+    # The fit inputs carried along are those of the renamed design, as if computed from its masks (the Gram matrix
+    # to round-off: permuting the sums changes their order).
+    for part in [design.group(g) for g in range(groups)]:
+        fresh = FitInputs.of(part)
+        for name in ("signs", "gram", "size_class", "stratum_means", "pair_variance", "stratum_variance"):
+            np.testing.assert_allclose(getattr(part.fit_inputs, name), getattr(fresh, name), rtol=1e-13, atol=1e-15)
+
+
+def test_every_sampled_coalition_is_a_uniform_draw_from_its_stratum_across_seeds():
+    """Renaming by a uniform permutation makes each player equally likely to be in a coalition of a given size."""
+    m, budget = 10, 200
+    counts = np.zeros(m)
+    for seed in range(400):
+        design = plan_design(m, budget, seed)
+        sampled = design.masks[0::2][design.pair_stratum >= 0]
+        counts += sampled[sampled.sum(axis=1) == 3].sum(axis=0)
+    share = counts / counts.sum()
+    np.testing.assert_allclose(share, 1 / m, atol=0.01)
+
+
+def test_templates_are_read_only():
+    template = design_template(12, clarify_n_samples(12), "sqrt", 2)
+    for array in (
+        template.masks,
+        template.pair_weights,
+        template.parts[0].fit_inputs.signs,
+        template.group_positions[0],
+    ):
+        with pytest.raises(ValueError):
+            array[0] = 0
