@@ -4,14 +4,36 @@ import numpy as np
 import pytest
 
 from openclarify.kernelshap import clarify_n_samples, plan_design
-from openclarify.kernelshap.coalitions import FitInputs, design_template
+from openclarify.kernelshap.coalitions import N_TEMPLATES, FitInputs, design_template
+
+
+def renaming(ours: np.ndarray, theirs: np.ndarray) -> list[int] | None:
+    """The column order that turns ``theirs`` into ``ours``, if one does."""
+    order = []
+    for j in range(ours.shape[1]):
+        same = np.flatnonzero((theirs == ours[:, [j]]).all(axis=0))
+        if same.shape[0] == 0:
+            return None
+        order.append(int(same[0]))
+    return order if np.array_equal(ours, theirs[:, order]) else None
+
+
+def template_of(design, m, budget, groups):
+    """The template a design was renamed from: the one whose first group's masks it renames."""
+    found = [
+        i
+        for i in range(N_TEMPLATES)
+        if renaming(design.group(0).masks, design_template(m, budget, "sqrt", groups, i).group(0).masks) is not None
+    ]
+    assert len(found) == 1
+    return design_template(m, budget, "sqrt", groups, found[0]), found[0]
 
 
 @pytest.mark.parametrize("groups", [1, 2])
 def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
     m, budget = 14, clarify_n_samples(14)
-    template = design_template(m, budget, "sqrt", groups)
     design = plan_design(m, budget, seed=7, n_groups=groups)
+    template, _ = template_of(design, m, budget, groups)
     again = plan_design(m, budget, seed=7, n_groups=groups)
     other = plan_design(m, budget, seed=8, n_groups=groups)
     assert design.masks.tobytes() == again.masks.tobytes()
@@ -21,11 +43,10 @@ def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
     np.testing.assert_array_equal(design.pair_stratum, template.pair_stratum)
     orders = []
     for g in range(groups):
-        ours, theirs = design.group(g).masks, template.group(g).masks
-        order = [int(np.flatnonzero((theirs == ours[:, [j]]).all(axis=0))[0]) for j in range(m)]
-        np.testing.assert_array_equal(ours, theirs[:, order])
+        order = renaming(design.group(g).masks, template.group(g).masks)
+        assert order is not None and sorted(order) == list(range(m))
         orders.append(order)
-        np.testing.assert_array_equal(design.masks[design.coalitions_of(g)], ours)
+        np.testing.assert_array_equal(design.masks[design.coalitions_of(g)], design.group(g).masks)
     assert groups == 1 or orders[0] != orders[1]
     # The fit inputs carried along are those of the renamed design, as if computed from its masks (the Gram matrix
     # to round-off: permuting the sums changes their order).
@@ -33,6 +54,12 @@ def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
         fresh = FitInputs.of(part)
         for name in ("signs", "gram", "size_class", "stratum_means", "pair_variance", "stratum_variance"):
             np.testing.assert_allclose(getattr(part.fit_inputs, name), getattr(fresh, name), rtol=1e-13, atol=1e-15)
+
+
+def test_seeds_spread_over_every_template():
+    m, budget = 12, 300
+    used = {template_of(plan_design(m, budget, seed), m, budget, 1)[1] for seed in range(60)}
+    assert used == set(range(N_TEMPLATES))
 
 
 def test_every_sampled_coalition_is_a_uniform_draw_from_its_stratum_across_seeds():
@@ -48,7 +75,7 @@ def test_every_sampled_coalition_is_a_uniform_draw_from_its_stratum_across_seeds
 
 
 def test_templates_are_read_only():
-    template = design_template(12, clarify_n_samples(12), "sqrt", 2)
+    template = design_template(12, clarify_n_samples(12), "sqrt", 2, 3)
     for array in (
         template.masks,
         template.pair_weights,
