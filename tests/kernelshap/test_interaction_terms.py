@@ -3,7 +3,7 @@
 import numpy as np
 
 from openclarify.kernelshap import clarify_n_samples, explain, plan_design
-from openclarify.kernelshap.solver import leading_players
+from openclarify.kernelshap.solver import leading_players, pairwise_interactions
 
 from .oracle import shapley_values
 
@@ -29,7 +29,7 @@ def test_the_rules_players_lead_by_their_pairwise_interactions_not_by_their_addi
     design = plan_design(M, clarify_n_samples(M), seed=3)
     targets = game_values(design, x, baseline)
     by_additive_effect = leading_players(design, targets, 5)
-    with_pairs = leading_players(design, targets, 5, pairwise=True)
+    with_pairs = leading_players(design, targets, 5, pairwise_interactions(design, targets))
     assert not {7, 8, 9} <= set(by_additive_effect.tolist())
     assert {7, 8, 9} <= set(with_pairs.tolist())
 
