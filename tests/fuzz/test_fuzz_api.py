@@ -176,3 +176,21 @@ def test_unusable_paths_are_client_errors(fuzz_app, path):
         described = fuzz_app.control("DescribeEndpoint", {"EndpointName": name}).json()
         assert described["EndpointStatus"] == "Failed"
         assert "not a usable file path" in described["FailureReason"] or "outside" in described["FailureReason"]
+
+
+def test_a_null_in_a_list_or_a_map_is_a_validation_error_not_a_crash(fuzz_app):
+    """Found by the fuzzer: a JSON null among ProductionVariants passed validation and crashed the service."""
+    variants = fuzz_app.control("CreateEndpointConfig", {"EndpointConfigName": "nulls", "ProductionVariants": [None]})
+    assert variants.status_code == 400
+    assert variants.json()["__type"] == "ValidationException"
+    assert "productionVariants.1.member' failed to satisfy constraint: Member must not be null" in variants.text
+    environment = fuzz_app.control(
+        "CreateModel",
+        {
+            "ModelName": "nulls",
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r",
+            "PrimaryContainer": {"Image": "i", "Environment": {"A": None}},
+        },
+    )
+    assert environment.status_code == 400
+    assert "environment.A.member' failed to satisfy constraint: Member must not be null" in environment.text

@@ -111,7 +111,9 @@ class ShapeValidator:
                 return
             yield from _length(fail, len(value), meta)
             for i, item in enumerate(value, start=1):
-                if item is not None:
+                if item is None:  # a JSON null in a list is no member: the services index every member
+                    yield f"Value null at '{at}.{i}.member' failed to satisfy constraint: Member must not be null"
+                else:
                     yield from self._check(shape.member, item, f"{at}.{i}.member", shape.name, None)
             return
         if kind == "map":
@@ -121,7 +123,9 @@ class ShapeValidator:
             yield from _length(fail, len(value), meta)
             for key, item in value.items():
                 yield from self._check(shape.key, key, f"{at}.key", shape.name, None)
-                if item is not None:
+                if item is None:
+                    yield f"Value null at '{at}.{key}.member' failed to satisfy constraint: Member must not be null"
+                else:
                     yield from self._check(shape.value, item, f"{at}.{key}.member", shape.name, None)
             return
         if kind == "string":
