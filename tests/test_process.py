@@ -44,10 +44,11 @@ def test_tuned_process_reuses_memory_for_large_arrays():
     applied, tuned_faults = probe("tuned")
     _, default_faults = probe("default")
     assert applied
-    # With glibc's defaults memory freed at the top of the heap goes back to the kernel and faults in again on the
-    # next explanation: about 16 faults per explanation here (816 in 50), against 2 in all with the setting.
+    # With glibc's defaults the memory of the first explanation's large arrays went back to the kernel, and the second
+    # faults it in again (about 730 faults) before glibc's own dynamic threshold catches up; with the setting the
+    # heap only grows to its working size (about 80 faults). Both take about none per explanation after that.
     assert default_faults > 50 * 5
-    assert tuned_faults < default_faults / 20
+    assert tuned_faults < default_faults / 5
 
 
 def test_a_malloc_variable_the_user_set_wins():
