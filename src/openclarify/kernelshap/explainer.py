@@ -340,8 +340,8 @@ def _fit(
         # One baseline row: the even part's pairwise interactions pick the players and their triples
         # (``leading_players``, ``strongest_triples``): the ten strongest triples of the ten leading players, as
         # accurate as all twenty of six for half the regressors. On the benchmark's 24 records x 3 seeds at M = 20
-        # the error against exact values fell from 0.0264 (the additive ranking, all triples of six) to 0.0213
-        # (XGBoost) and from 0.0083 to 0.0061 (gradient boosting). A mean over several rows blurs the pairs: at
+        # the error against exact values fell from 0.0264 (the additive ranking, all triples of six) to 0.0210
+        # (XGBoost) and from 0.0083 to 0.0062 (gradient boosting). A mean over several rows blurs the pairs: at
         # B = 10 ranking by them gave 0.0232 against 0.0220 (XGBoost), so there the additive ranking stays.
         found = pairwise_interactions(design, targets)
         lead = leading_players(design, targets, min(m, _PAIRWISE_CANDIDATES), found)
