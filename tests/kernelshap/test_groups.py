@@ -88,12 +88,13 @@ def test_groups_lower_the_error_of_a_tree_ensemble_for_the_same_rows():
     rng = np.random.default_rng(3)
     baseline = data[rng.choice(len(data), 6, replace=False)]
     errors: dict[int, list[float]] = {1: [], 2: []}
-    # Twelve records and eight seeds: the gain is an average, and fewer draws leave it to chance.
+    # The gain is an average: about 13 % here (0.874 over 48 seeds), while one set of eight seeds ranged from 0.87 to
+    # 0.94. Twenty-four seeds keep the average within about 0.02 of it, and a rule that did not help would give 1.
     for x in data[rng.choice(len(data), 12, replace=False)]:
         # The engine's exact mode (checked against the brute-force oracle in test_exact.py).
         truth = explain(model.predict, x, baseline, number_of_samples=2**16, seed=0).attributions[:, 0]
         for groups, found in errors.items():
-            for seed in range(8):
+            for seed in range(24):
                 phi = explain(model.predict, x, baseline, seed=seed, baseline_groups=groups).attributions[:, 0]
                 found.append(np.linalg.norm(phi - truth) / np.linalg.norm(truth))
-    assert np.mean(errors[2]) < 0.9 * np.mean(errors[1]), {g: np.mean(e) for g, e in errors.items()}
+    assert np.mean(errors[2]) < 0.93 * np.mean(errors[1]), {g: np.mean(e) for g, e in errors.items()}

@@ -1,9 +1,11 @@
 """A seed's design is the template for its key with the players renamed: what that keeps, and what it changes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from openclarify.kernelshap import clarify_n_samples, plan_design
+from openclarify.kernelshap import clarify_n_samples, explain, plan_design
 from openclarify.kernelshap.coalitions import N_TEMPLATES, FitInputs, design_template
 
 
@@ -48,12 +50,36 @@ def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
         orders.append(order)
         np.testing.assert_array_equal(design.masks[design.coalitions_of(g)], design.group(g).masks)
     assert groups == 1 or orders[0] != orders[1]
-    # The fit inputs carried along are those of the renamed design, as if computed from its masks (the Gram matrix
-    # to round-off: permuting the sums changes their order).
-    for part in [design.group(g) for g in range(groups)]:
-        fresh = FitInputs.of(part)
-        for name in ("signs", "gram", "size_class", "stratum_means", "pair_variance", "stratum_variance"):
-            np.testing.assert_allclose(getattr(part.fit_inputs, name), getattr(fresh, name), rtol=1e-13, atol=1e-15)
+    # The fit inputs are the template's, shared: read through the renaming, they are those of the renamed design as
+    # if computed from its masks (the Gram matrix to round-off: permuting the sums changes their order).
+    for g in range(groups):
+        part, part_template = design.group(g), template.group(g)
+        carried, fresh, rows = part.fit_inputs, FitInputs.of(part), part.fit_rows
+        assert carried is part_template.fit_inputs and rows is not None
+        np.testing.assert_array_equal(carried.signs[rows], fresh.signs)
+        np.testing.assert_array_equal(carried.signs32[rows], fresh.signs32)
+        np.testing.assert_allclose(carried.gram[np.ix_(rows, rows)], fresh.gram, rtol=1e-13, atol=1e-15)
+        for name in ("size_class", "stratum_means", "pair_variance", "stratum_variance"):
+            np.testing.assert_allclose(getattr(carried, name), getattr(fresh, name), rtol=1e-13, atol=1e-15)
+
+
+def test_an_explanation_on_a_renamed_design_is_the_one_on_its_own_masks():
+    """The fit runs on the template's rows and reads each player's attribution back from its own."""
+    m = 12
+    weights = np.linspace(-1, 1, m)
+
+    def model(rows):  # additive, pairwise and three-way parts, so that every step of the fit has something to rank
+        rows = np.asarray(rows, dtype=float)
+        return rows @ weights + 2 * rows[:, 1] * rows[:, 7] - 3 * rows[:, 2] * rows[:, 5] * rows[:, 9]
+
+    x, baseline = np.ones(m), np.zeros((1, m))
+    design = plan_design(m, clarify_n_samples(m), seed=5)
+    own = replace(design, planned_fit=FitInputs.of(design), fit_order=None)
+    assert design.fit_rows is not None and own.fit_rows is None
+    renamed, recomputed = (explain(model, x, baseline, seed=5, design=d) for d in (design, own))
+    np.testing.assert_allclose(renamed.attributions, recomputed.attributions, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(renamed.standard_errors, recomputed.standard_errors, rtol=1e-4, atol=1e-9)
+    assert not np.allclose(renamed.attributions, renamed.attributions[design.fit_rows])
 
 
 def test_seeds_spread_over_every_template():

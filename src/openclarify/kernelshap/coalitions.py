@@ -18,6 +18,7 @@ Weights are computed in log space, so neither C(M, s) nor the kernel overflow fo
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -126,15 +127,29 @@ class CoalitionDesign:
     # Where each group's coalitions sit in ``masks``, in order, planned with the parts.
     group_positions: tuple[np.ndarray, ...] = ()
     planned_fit: FitInputs | None = None  # None: computed when asked for (``fit_inputs``)
+    # Player j's row in ``planned_fit`` (``fit_rows``); None: row j. Set by ``relabelled``.
+    fit_order: np.ndarray | None = None
 
     @property
     def fit_inputs(self) -> FitInputs:
         """The fit's design-only inputs: planned with the design, or computed now."""
         return self.planned_fit or FitInputs.of(self)
 
+    @property
+    def fit_rows(self) -> np.ndarray | None:
+        """Which row of ``fit_inputs`` holds each player, or None when player j's is row j.
+
+        A design renamed from a template (``relabelled``) keeps the template's fit inputs, untouched, and says here
+        where each player's rows went: the fit runs on those rows, and its attributions are read back in player
+        order (``explainer._fit``). Renaming then gathers the masks alone.
+        """
+        return self.fit_order if self.planned_fit is not None else None
+
     def with_fit_inputs(self) -> CoalitionDesign:
         """This design carrying its fit inputs, so that every step of a fit reads the same ones."""
-        return self if self.planned_fit is not None else replace(self, planned_fit=FitInputs.of(self))
+        if self.planned_fit is not None:
+            return self
+        return replace(self, planned_fit=FitInputs.of(self), fit_order=None)
 
     @property
     def n_enumerated_pairs(self) -> int:
@@ -181,6 +196,7 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
+            fit_order=None,
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -209,6 +225,7 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
+            fit_order=None,
         )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
@@ -235,37 +252,35 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
+            fit_order=None,
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],
             stratum_mass=self.stratum_mass[kept],
         )
 
-    def relabelled(self, rng: np.random.Generator) -> CoalitionDesign:
-        """The same design with its players renamed by a permutation drawn from ``rng``, one per group.
+    def relabelled(self, orders: Sequence[np.ndarray]) -> CoalitionDesign:
+        """The same design with its players renamed, by ``orders[g]`` for group g (a permutation of the players each).
 
-        Player j of the result plays the part of player ``order[j]`` of this design: its column of the masks and its
-        row of the signs, the Gram matrix permuted to match. Weights, strata and the order of the pairs stay.
+        Player j of the result plays the part of player ``order[j]`` of this design: its column of the masks. The fit
+        inputs are shared, read through ``fit_rows``. Weights, strata and the order of the pairs stay.
         """
+        if len(orders) != self.n_groups:
+            raise ValueError(f"the design has {self.n_groups} baseline groups but {len(orders)} orders were given")
         if self.exact:
             return self
         if self.n_groups == 1:
-            return self._renamed(rng.permutation(self.n_players))
-        parts = tuple(part._renamed(rng.permutation(self.n_players)) for part in self.parts)
+            return self._renamed(orders[0])
+        parts = tuple(part._renamed(order) for part, order in zip(self.parts, orders, strict=True))
         masks = np.empty_like(self.masks)
         for positions, part in zip(self.group_positions, parts, strict=True):
             masks[positions] = part.masks
         return replace(self, masks=masks, parts=parts)
 
     def _renamed(self, order: np.ndarray) -> CoalitionDesign:
-        fit = self.fit_inputs
-        return replace(
-            self,
-            masks=self.masks[:, order],
-            planned_fit=replace(
-                fit, signs=fit.signs[order], signs32=fit.signs32[order], gram=fit.gram[np.ix_(order, order)]
-            ),
-        )
+        planned = self.with_fit_inputs()
+        rows = planned.fit_rows
+        return replace(planned, masks=self.masks[:, order], fit_order=order if rows is None else rows[order])
 
     def freeze(self) -> None:
         """Make every array read-only: a template is shared by every design relabelled from it."""
@@ -298,16 +313,25 @@ def plan_design(
 
     A sampled design is one of the templates for (players, budget, allocation, groups) (``design_template``),
     picked by ``seed``, with its players renamed by a permutation drawn from the same seed, one per group
-    (``CoalitionDesign.relabelled``): a few array gathers instead of a whole draw. Made ahead, it can be passed to
+    (``CoalitionDesign.relabelled``): one gather of the masks instead of a whole draw. Made ahead, it can be passed to
     every explanation that shares them (an endpoint with a fixed Seed). With ``n_groups`` > 1 each group of
     baseline rows gets coalitions of its own (``sampled_design``); an exact design needs no groups.
     """
     budget = min(budget, all_coalitions(n_players))
     if budget >= all_coalitions(n_players):
         return exact_design(n_players)
-    rng = np.random.default_rng(seed)
-    template = design_template(n_players, budget, allocation, n_groups, int(rng.integers(N_TEMPLATES)))
-    return template.relabelled(rng)
+    # Python's generator, not numpy's: right after a model has run, seeding numpy's costs about 0.1 ms (its seed
+    # sequence's code has left the caches), a sixth of what an explanation with one baseline row may add to its model,
+    # and this about 0.025 ms. Only its random() is used, whose stream Python keeps the same across versions for a seed.
+    draw = random.Random(seed)
+    template = design_template(n_players, budget, allocation, n_groups, int(draw.random() * N_TEMPLATES))
+    return template.relabelled([_permutation(draw, n_players) for _ in range(n_groups)])
+
+
+def _permutation(draw: random.Random, n: int) -> np.ndarray:
+    """A uniformly random permutation of range(n): the order that sorts n uniform keys."""
+    keys = [draw.random() for _ in range(n)]
+    return np.array(sorted(range(n), key=keys.__getitem__), dtype=np.intp)
 
 
 # How many templates each key has. One template's error on the benchmark's records sits about 5 % from the average

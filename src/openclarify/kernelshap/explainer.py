@@ -24,7 +24,7 @@ from openclarify.kernelshap.solver import (
 )
 
 # The estimator's name and version travel with every result, so an audit can tell which one ran.
-ESTIMATOR = "stratified-paired-kernelshap/4"
+ESTIMATOR = "stratified-paired-kernelshap/5"
 
 # Work the fit may spend per unit of model work (see interaction_players): measured on tree ensembles,
 # where a model row costs the least and the fit's share is therefore the largest. With one baseline row at M = 20
@@ -330,7 +330,8 @@ def _fit(
     interactions: int | None,
     errors: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # A design cut short by a deadline has no planned fit inputs: made once here, for both steps below.
+    # A design cut short by a deadline has no planned fit inputs: made once here, for both steps below. The steps
+    # number the players as the inputs' rows (``CoalitionDesign.fit_rows``).
     design = design.with_fit_inputs()
     # The players most tied to the game's odd part get odd three-way terms, as many as the
     # design can afford (a deterministic rule, so a seed still fixes the result).
@@ -351,7 +352,11 @@ def _fit(
     else:
         triples = odd_interaction_terms(leading_players(design, targets, k))
     fit = paired_regression(design, targets, delta, triples, with_errors=errors)
-    return fit.attributions, fit.standard_errors
+    rows = design.fit_rows
+    if rows is None:
+        return fit.attributions, fit.standard_errors
+    # The fit ran on the rows of the template's inputs: each player's results are read from its row.
+    return fit.attributions[rows], None if fit.standard_errors is None else fit.standard_errors[rows]
 
 
 def _evaluate_until_stopped(

@@ -5,6 +5,9 @@
   part of complementary pairs, optionally with odd third-order interaction terms, and with
   standard errors from linearising the fit (a sandwich estimator) over the sampled pairs, stratum
   by stratum, with the finite-population correction of sampling without replacement.
+
+The fit's functions number the players as the rows of the design's fit inputs, which for a design renamed from a
+template are not the players' own numbers (``CoalitionDesign.fit_rows``); the explainer reads the results back.
 """
 
 from __future__ import annotations
