@@ -3,7 +3,7 @@
 import numpy as np
 
 from openclarify.kernelshap import clarify_n_samples, explain, plan_design
-from openclarify.kernelshap.solver import leading_players, pairwise_interactions
+from openclarify.kernelshap.solver import PairedGame, leading_players, pairwise_interactions
 
 from .oracle import shapley_values
 
@@ -28,8 +28,9 @@ def test_the_rules_players_lead_by_their_pairwise_interactions_not_by_their_addi
     x, baseline = np.ones(M), np.zeros(M)
     design = plan_design(M, clarify_n_samples(M), seed=3)
     targets = game_values(design, x, baseline)
-    by_additive_effect = leading_players(design, targets, 5)
-    with_pairs = leading_players(design, targets, 5, pairwise_interactions(design, targets))
+    game = PairedGame.of(design, targets)
+    by_additive_effect = leading_players(game, 5)
+    with_pairs = leading_players(game, 5, pairwise_interactions(game))
     # The ranking numbers the players as the rows of the design's fit inputs, which the seed's renaming shuffled.
     rule = {int(design.fit_rows[j]) for j in (7, 8, 9)}
     assert not rule <= set(by_additive_effect.tolist())

@@ -63,6 +63,7 @@ class FitInputs:
     stratum_variance: np.ndarray  # (H,) the factor times n, taken off with each stratum's mean; 0 for one pair
     size_class: np.ndarray  # (P,) min(s, M - s) for a pair of coalitions of sizes s and M - s
     size_count: np.ndarray  # (M // 2 + 1,) pairs of each size class (at least 1, so it can divide)
+    odd_weights: np.ndarray  # (P, 1) half of each pair's weight: W times the pair's difference is W o
 
     @classmethod
     def of(cls, design: CoalitionDesign) -> FitInputs:
@@ -95,6 +96,7 @@ class FitInputs:
             stratum_variance=np.where(drawn > 1, factor * drawn, 0.0),
             size_class=size_class,
             size_count=np.maximum(np.bincount(size_class, minlength=m // 2 + 1), 1).astype(float),
+            odd_weights=0.5 * design.pair_weights[:, None],
         )
 
 

@@ -15,6 +15,7 @@ from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
 from openclarify.kernelshap.solver import (
+    PairedGame,
     exact_shapley,
     leading_players,
     odd_interaction_terms,
@@ -330,9 +331,10 @@ def _fit(
     interactions: int | None,
     errors: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    # A design cut short by a deadline has no planned fit inputs: made once here, for both steps below. The steps
-    # number the players as the inputs' rows (``CoalitionDesign.fit_rows``).
-    design = design.with_fit_inputs()
+    # A design cut short by a deadline has no planned fit inputs: made once here (``PairedGame``), for every step
+    # below. The steps number the players as the inputs' rows (``CoalitionDesign.fit_rows``).
+    game = PairedGame.of(design, targets)
+    design = game.design
     # The players most tied to the game's odd part get odd three-way terms, as many as the
     # design can afford (a deterministic rule, so a seed still fixes the result).
     k = interaction_players(m, design.n_coalitions // 2, rows_per_coalition) if interactions is None else interactions
@@ -346,12 +348,12 @@ def _fit(
         # the error against exact values fell from 0.0264 (the additive ranking, all triples of six) to 0.0210
         # (XGBoost) and from 0.0083 to 0.0062 (gradient boosting). A mean over several rows blurs the pairs: at
         # B = 10 ranking by them gave 0.0232 against 0.0220 (XGBoost), so there the additive ranking stays.
-        found = pairwise_interactions(design, targets)
-        lead = leading_players(design, targets, min(m, _PAIRWISE_CANDIDATES), found)
+        found = pairwise_interactions(game)
+        lead = leading_players(game, min(m, _PAIRWISE_CANDIDATES), found)
         triples = strongest_triples(lead, found, min(_PAIRWISE_TRIPLES, comb(k, 3)))
     else:
-        triples = odd_interaction_terms(leading_players(design, targets, k))
-    fit = paired_regression(design, targets, delta, triples, with_errors=errors)
+        triples = odd_interaction_terms(leading_players(game, k))
+    fit = paired_regression(game, delta, triples, with_errors=errors)
     rows = design.fit_rows
     if rows is None:
         return fit.attributions, fit.standard_errors

@@ -53,6 +53,11 @@ def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarr
     b = row_bits.shape[0]
     # selected (0 or 1) times x ^ row is x ^ row where selected and 0 elsewhere: the masking in one product.
     ones = selected.view(np.uint8)
+    if b == 1:
+        bits = out_bits.reshape(c, m)
+        np.multiply(ones, x_bits ^ row_bits[0], out=bits)
+        np.bitwise_xor(bits, row_bits[0], out=bits)
+        return
     if b >= 3:
         bits = out_bits.reshape(c, b * m)
         bits[...] = np.repeat(ones, b, axis=0).reshape(c, b * m)
@@ -125,12 +130,32 @@ def tabular_values(
     """
     b, m = baseline.shape
     d = fx.shape[0]
+    bits = np.uint64 if np.dtype(dtype) == np.float64 else np.uint32
+    every_feature_plays = players.shape[0] == m
+    if (
+        map_predict is None
+        and groups is None
+        and design.n_groups == 1
+        and every_feature_plays
+        and not design.exact
+        and 0 < design.n_coalitions * b <= max_rows
+        # Where every baseline cell differs from x, only the full coalition (never in a design) would rebuild x:
+        # nothing to carve out. With one row that is what every feature being a player means.
+        and (b == 1 or bool((baseline != x).all()))
+    ):
+        # The usual case of a sampled design, in one batch with nothing to carve out: the same rows and the same
+        # values as the general path below, without its bookkeeping (about a tenth of the engine's own time with
+        # one baseline row).
+        batch = np.empty((design.n_coalitions * b, m), dtype=dtype)
+        x_bits = np.ascontiguousarray(x, dtype=dtype).view(bits)
+        _synthetic_rows(design.masks, x_bits, np.ascontiguousarray(baseline, dtype=dtype).view(bits), batch.view(bits))
+        outputs = as_outputs(predict(batch), batch.shape[0], d, "synthetic rows")
+        return _row_means(outputs, design.n_coalitions, b), batch.shape[0]
     if groups is None:
         groups = [np.arange(b)]
     if len(groups) != design.n_groups:
         raise ValueError(f"the design has {design.n_groups} baseline groups but {len(groups)} were given")
     group_rows = [np.ascontiguousarray(baseline[rows]) for rows in groups]
-    bits = np.uint64 if np.dtype(dtype) == np.float64 else np.uint32
     x_bits = np.ascontiguousarray(x, dtype=dtype).view(bits)
     group_bits = [np.ascontiguousarray(rows, dtype=dtype).view(bits) for rows in group_rows]
     # Which baseline cells differ from x: a masked-out player only changes a row where they do.
@@ -138,22 +163,6 @@ def tabular_values(
     # Where every cell differs, only the full coalition (never in a design) would rebuild x: nothing to look for.
     may_match = [not cells.all() for cells in differs]
     masks_per_chunk = max(1, min(max_rows // max(rows.shape[0] for rows in group_rows), design.n_coalitions))
-    every_feature_plays = players.shape[0] == m
-    if (
-        map_predict is None
-        and len(groups) == 1
-        and every_feature_plays
-        and not may_match[0]
-        and not design.exact
-        and masks_per_chunk == design.n_coalitions
-    ):
-        # The usual case of a sampled design, in one batch with nothing to carve out: the same rows and the same
-        # values as the general path below, without its bookkeeping (about a tenth of the engine's own time with
-        # one baseline row).
-        batch = np.empty((design.n_coalitions * b, m), dtype=dtype)
-        _synthetic_rows(design.masks, x_bits, group_bits[0], batch.view(bits))
-        outputs = as_outputs(predict(batch), batch.shape[0], d, "synthetic rows")
-        return _row_means(outputs, design.n_coalitions, b), batch.shape[0]
     values = np.empty((design.n_coalitions, d))
     full = None if every_feature_plays else np.ones((masks_per_chunk, m), dtype=bool)
     # (positions, coalitions, rows per coalition, known or None, carved) per group of each chunk, in the order its

@@ -13,6 +13,7 @@ template are not the players' own numbers (``CoalitionDesign.fit_rows``); the ex
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -75,9 +76,29 @@ def even_part(targets: np.ndarray) -> np.ndarray:
     return 0.5 * (targets[0::2] + targets[1::2])
 
 
-def leading_players(
-    design: CoalitionDesign, targets: np.ndarray, k: int, interactions: np.ndarray | None = None
-) -> np.ndarray:
+@dataclass(frozen=True)
+class PairedGame:
+    """A game's values on a design's complementary pairs, in the forms the fit's steps read: made once per fit.
+
+    ``targets`` (2P, D) are the coalitions' values in link space, less the empty coalition's.
+    """
+
+    design: CoalitionDesign
+    inputs: FitInputs
+    targets: np.ndarray
+    weighted_odd: np.ndarray  # (P, D) each pair's weight times its odd part (``odd_part``)
+    correlation: np.ndarray  # (M, D) signs times ``weighted_odd``: twice the linear regressors' scores
+
+    @classmethod
+    def of(cls, design: CoalitionDesign, targets: np.ndarray) -> PairedGame:
+        design = design.with_fit_inputs()
+        inputs = design.fit_inputs
+        # W o = W (y(S) - y(complement)) / 2, with the halved weights kept by the design.
+        weighted_odd = (targets[0::2] - targets[1::2]) * inputs.odd_weights
+        return cls(design, inputs, targets, weighted_odd, inputs.signs @ weighted_odd)
+
+
+def leading_players(game: PairedGame, k: int, interactions: np.ndarray | None = None) -> np.ndarray:
     """The k players whose odd three-way terms the fit may take, sorted.
 
     Players are ranked by the weighted correlation of their ±1 indicator with the game's odd part, summed over
@@ -91,28 +112,26 @@ def leading_players(
     benchmark's single-row games (M = 20, against exact spectra) the six players leading by pairwise strength
     held 0.90-0.98 of the three-way weight on three records where the additive ranking held 0.0-0.67.
     """
-    inputs = design.fit_inputs
-    weights = design.pair_weights
-    # A ranking needs no double precision: the single-precision signs halve what it reads.
-    score = np.abs(inputs.signs32 @ (odd_part(targets) * weights[:, None]).astype(np.float32)).sum(axis=1)
+    # The correlations are the linear part of the fit's scores, computed once for both.
+    score = np.abs(game.correlation).sum(axis=1)
     if interactions is not None:
         score = _shares(score) + _shares(interactions.sum(axis=1))
     return np.sort(np.argsort(-score, kind="stable")[:k])
 
 
-def pairwise_interactions(design: CoalitionDesign, targets: np.ndarray) -> np.ndarray:
+def pairwise_interactions(game: PairedGame) -> np.ndarray:
     """|weighted correlation| of each χ_{ij} = s_i s_j with the game's even part, summed over outputs, (M, M).
 
     The even part of a design's pairs comes with the odd part at no model cost. It is centred within each size
     class first: the mean of s_i s_j over coalitions of one size is not zero, so an uncentred even part would show
     the size classes' means, not interactions. The diagonal is zero.
     """
-    inputs = design.fit_inputs
-    weights = design.pair_weights
+    inputs = game.inputs
+    weights = game.design.pair_weights
     m = inputs.signs.shape[0]
     signs = inputs.signs32  # a ranking: single precision is plenty
     found = np.zeros((m, m), dtype=np.float32)
-    for column in even_part(targets).T:
+    for column in even_part(game.targets).T:
         means = np.bincount(inputs.size_class, weights=column, minlength=inputs.size_count.shape[0]) / inputs.size_count
         centred = column - means[inputs.size_class]
         found += np.abs((signs * (weights * centred).astype(np.float32)) @ signs.T)
@@ -135,9 +154,9 @@ def strongest_triples(players: np.ndarray, interactions: np.ndarray, n: int) -> 
     if table.shape[0] <= n:
         return players[table]
     # The pairs' interactions among the players, read for every triple at once through flat positions.
-    among = interactions[np.ix_(players, players)].ravel()
-    ab, ac, bc = _PAIR_POSITIONS[k] if k < len(_PAIR_POSITIONS) else _pair_positions(table, k)
-    strength = among[ab] + among[ac] + among[bc]
+    among = interactions[players][:, players].ravel()
+    positions = _PAIR_POSITIONS[k] if k < len(_PAIR_POSITIONS) else _pair_positions(table, k)
+    strength = np.add.reduce(among[positions], axis=1)
     return players[table[np.sort(np.argsort(-strength, kind="stable")[:n])]]
 
 
@@ -165,20 +184,18 @@ def _constant(table: np.ndarray) -> np.ndarray:
     return table
 
 
-def _pair_positions(table: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat positions, in a k x k matrix, of each triple's three pairs (ab, ac, bc)."""
+def _pair_positions(table: np.ndarray, k: int) -> np.ndarray:
+    """Flat positions, in a k x k matrix, of each triple's three pairs (ab, ac, bc), (T, 3)."""
     a, b, c = table[:, 0], table[:, 1], table[:, 2]
-    return a * k + b, a * k + c, b * k + c
+    return np.stack([a * k + b, a * k + c, b * k + c], axis=1)
 
 
 # The tables for the usual numbers of leading players, built once at import: read-only constants, not state.
 _TRIPLES = tuple(_constant(_triples_of(k)) for k in range(13))
-_PAIR_POSITIONS = tuple(tuple(_constant(p) for p in _pair_positions(_TRIPLES[k], k)) for k in range(13))
+_PAIR_POSITIONS = tuple(_constant(_pair_positions(_TRIPLES[k], k)) for k in range(13))
 
 
-def paired_regression(
-    design: CoalitionDesign, targets: np.ndarray, delta: np.ndarray, triples: np.ndarray, with_errors: bool = True
-) -> PairedFit:
+def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, with_errors: bool = True) -> PairedFit:
     """Kernel SHAP's efficiency-constrained weighted least squares, on complementary pairs.
 
     The Shapley value depends only on the game's odd part, and a pair (S, complement) isolates it:
@@ -193,9 +210,8 @@ def paired_regression(
     efficiency holds by construction; a design too thin to pin every direction down (tiny budgets)
     falls back to the pseudo-inverse instead of blowing up.
     """
+    design, inputs = game.design, game.inputs
     m = design.n_players
-    inputs = design.fit_inputs
-    odd = odd_part(targets)
     n_terms = triples.shape[0]
     k = m + n_terms
     weights = design.pair_weights
@@ -213,14 +229,14 @@ def paired_regression(
         gram[:m, m:] = 0.5 * (signs @ weighted_terms.T)
         gram[m:, :m] = gram[:m, m:].T
         gram[m:, m:] = weighted_terms @ terms.T
-    constraint = np.ones(k)
-    constraint[m:] = 2.0
+    constraint = _constraint(m, n_terms)
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
     to_players = np.zeros((m, k))
     to_players.flat[: m * (k + 1) : k + 1] = 1.0  # the identity on the linear block
     if n_terms:
         to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
-    scores = _scores(inputs, terms, odd * weights[:, None])
+    linear = 0.5 * game.correlation
+    scores = linear if terms is None else np.concatenate([linear, terms @ game.weighted_odd])
     factor = _spd_factor(gram)
     if factor is not None:
         # θ = C s + G⁻¹a Δ / (aᵀG⁻¹a), with C = G⁻¹ - G⁻¹a aᵀG⁻¹ / (aᵀG⁻¹a) the constrained inverse. One solve
@@ -242,6 +258,7 @@ def paired_regression(
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
         theta = np.outer(anchor, delta)
+        odd = odd_part(game.targets)
         theta += constrained @ _scores(
             inputs, terms, (odd - np.outer(_fitted(inputs, terms, anchor), delta)) * weights[:, None]
         )
@@ -249,8 +266,20 @@ def paired_regression(
         if not with_errors:
             return PairedFit(phi, None)
         influence = to_players @ constrained
-    errors = _sandwich_errors(inputs, terms, (odd - _fitted(inputs, terms, theta)) * weights[:, None], influence)
+    # The weighted residuals: W (o - F θ) = W o - W F θ.
+    residual = game.weighted_odd - _fitted(inputs, terms, theta) * weights[:, None]
+    errors = _sandwich_errors(inputs, terms, residual, influence)
     return PairedFit(phi, errors)
+
+
+@lru_cache(maxsize=64)
+def _constraint(m: int, n_terms: int) -> np.ndarray:
+    """a in aᵀθ = Δ: each linear coefficient is one player's, a three-way term's counts 2/3 for each of three. Asked
+    at every fit; a read-only constant."""
+    constraint = np.ones(m + n_terms)
+    constraint[m:] = 2.0
+    constraint.setflags(write=False)
+    return constraint
 
 
 def _scores(inputs: FitInputs, terms: np.ndarray | None, weighted: np.ndarray) -> np.ndarray:
