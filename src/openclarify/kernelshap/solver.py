@@ -146,7 +146,8 @@ def strongest_triples(players: np.ndarray, interactions: np.ndarray, n: int) -> 
     triples whose pairs interact most are the ones worth a regressor. On the benchmark's single-row games at M = 20
     (24 records x 4 seeds against exact values), the ten strongest triples of the ten leading players gave errors of
     0.0213 (XGBoost) and 0.0061 (gradient boosting), against 0.0218 and 0.0060 for all twenty triples of the six
-    leading players: as good for half the regressors. Eight triples gave 0.0230 and 0.0064.
+    leading players: as good for half the regressors. Eight triples gave 0.0230 and 0.0064; twelve are used
+    (``explainer._PAIRWISE_TRIPLES``).
     """
     players = np.sort(players)
     k = players.shape[0]
