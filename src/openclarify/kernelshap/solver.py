@@ -130,17 +130,20 @@ def pairwise_interactions(game: PairedGame) -> np.ndarray:
     weights = game.design.pair_weights
     m = inputs.signs.shape[0]
     signs = inputs.signs32  # a ranking: single precision is plenty
-    found = np.zeros((m, m), dtype=np.float32)
+    found = None
     for column in even_part(game.targets).T:
         means = np.bincount(inputs.size_class, weights=column, minlength=inputs.size_count.shape[0]) / inputs.size_count
         centred = column - means[inputs.size_class]
-        found += np.abs((signs * (weights * centred).astype(np.float32)) @ signs.T)
+        strength = np.abs((signs * (weights * centred).astype(np.float32)) @ signs.T)
+        found = strength if found is None else found + strength
+    assert found is not None  # a game has at least one output
     found.flat[:: m + 1] = 0.0  # s_i s_i = 1: no interaction
     return found
 
 
 def strongest_triples(players: np.ndarray, interactions: np.ndarray, n: int) -> np.ndarray:
-    """The n triples of ``players`` with the strongest pairwise interactions among their three pairs, (n, 3).
+    """The n triples of ``players`` (sorted, as ``leading_players`` gives them) with the strongest pairwise
+    interactions among their three pairs, (n, 3).
 
     A conjunction's odd triple carries the same Fourier weight as each of its pairs (``leading_players``), so the
     triples whose pairs interact most are the ones worth a regressor. On the benchmark's single-row games at M = 20
@@ -149,7 +152,6 @@ def strongest_triples(players: np.ndarray, interactions: np.ndarray, n: int) -> 
     leading players: as good for half the regressors. Eight triples gave 0.0230 and 0.0064; twelve are used
     (``explainer._PAIRWISE_TRIPLES``).
     """
-    players = np.sort(players)
     k = players.shape[0]
     table = _TRIPLES[k] if k < len(_TRIPLES) else _triples_of(k)
     if table.shape[0] <= n:
@@ -227,15 +229,14 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
         terms = signs[triples[:, 0]] * signs[triples[:, 1]]
         terms *= signs[triples[:, 2]]
         weighted_terms = terms * weights
-        gram[:m, m:] = 0.5 * (signs @ weighted_terms.T)
-        gram[m:, :m] = gram[:m, m:].T
+        # The factorisation reads the lower triangle only: the block above it is filled where it is read (below).
+        gram[m:, :m] = 0.5 * (weighted_terms @ signs.T)
         gram[m:, m:] = weighted_terms @ terms.T
     constraint = _constraint(m, n_terms)
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
-    to_players = np.zeros((m, k))
-    to_players.flat[: m * (k + 1) : k + 1] = 1.0  # the identity on the linear block
+    to_players = _linear_to_players(m, n_terms).copy()
     if n_terms:
-        to_players[triples, m + np.arange(n_terms)[:, None]] = 2.0 / 3.0
+        to_players[triples, _term_columns(m, n_terms)] = 2.0 / 3.0
     linear = 0.5 * game.correlation
     scores = linear if terms is None else np.concatenate([linear, terms @ game.weighted_odd])
     factor = _spd_factor(gram)
@@ -255,6 +256,7 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
     else:
         # Too few pairs to pin every direction down: solve in the plane aᵀθ = Δ and leave the
         # directions the data cannot see at the equal split (the minimum-norm solution).
+        gram[:m, m:] = gram[m:, :m].T
         anchor = constraint / (constraint @ constraint)
         q = _orthogonal_complement(constraint)
         constrained = q @ np.linalg.pinv(q.T @ gram @ q, rcond=1e-10, hermitian=True) @ q.T
@@ -271,6 +273,23 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
     residual = game.weighted_odd - _fitted(inputs, terms, theta) * weights[:, None]
     errors = _sandwich_errors(inputs, terms, residual, influence)
     return PairedFit(phi, errors)
+
+
+@lru_cache(maxsize=64)
+def _linear_to_players(m: int, n_terms: int) -> np.ndarray:
+    """E's part that does not depend on the triples: the identity on the linear block, (M, M + T). Read-only."""
+    base = np.zeros((m, m + n_terms))
+    base[:, :m] = np.eye(m)
+    base.setflags(write=False)
+    return base
+
+
+@lru_cache(maxsize=64)
+def _term_columns(m: int, n_terms: int) -> np.ndarray:
+    """The columns of E that hold the three-way terms, one row each, (T, 1). Read-only."""
+    columns = (m + np.arange(n_terms))[:, None]
+    columns.setflags(write=False)
+    return columns
 
 
 @lru_cache(maxsize=64)
