@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from openclarify.kernelshap import explain
+from openclarify.kernelshap import explain, solver
 
 from .models import CountingModel, nonlinear, probability, two_outputs
 from .oracle import shapley_values
@@ -91,3 +91,20 @@ def test_features_equal_to_x_in_every_baseline_row_are_null_players():
     assert result.exact and result.n_samples == 14
     assert np.all(result.attributions[4:] == 0.0)
     np.testing.assert_allclose(result.attributions, shapley_values(model.predict, x, baseline), atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [4, 10, 13])
+def test_the_remembered_positions_and_the_loop_over_players_give_the_same_values(m, monkeypatch):
+    """Up to 12 players the exact formula reads every marginal gain through remembered positions; past that it loops
+    over the players. Both are the Shapley formula: the same numbers, and exactly 0 for a player that changes
+    nothing."""
+    rng = np.random.default_rng(m)
+    values = rng.normal(size=(1 << m, 2))
+    codes = np.arange(1 << m)
+    values[codes | 2] = values[codes & ~2]  # player 1 is a dummy: v(S ∪ {1}) = v(S) for every S
+    default = solver.exact_shapley(values, m)
+    monkeypatch.setattr(solver, "_TABLED_PLAYERS", 0 if m <= 12 else m)  # the other path
+    other = solver.exact_shapley(values, m)
+    np.testing.assert_allclose(default, other, rtol=1e-12, atol=1e-14)
+    assert np.all(default[1] == 0.0) and np.all(other[1] == 0.0)
+    np.testing.assert_allclose(default.sum(axis=0), values[-1] - values[0], rtol=1e-10)
