@@ -263,8 +263,9 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
     terms = None
     if n_terms:
         # Π (2z - 1) over three players: the product of their signs.
-        terms = signs[triples[:, 0]] * signs[triples[:, 1]]
-        terms *= signs[triples[:, 2]]
+        first, second, third = signs[triples.T]
+        terms = first * second
+        terms *= third
         weighted_terms = terms * weights
         # The factorisation reads the lower triangle only: the block above it is filled where it is read (below).
         gram[m:, :m] = 0.5 * (weighted_terms @ signs.T)
@@ -282,14 +283,16 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
         # with the factor gives G⁻¹ times [a, s] (and times Eᵀ for the errors): no explicit inverse.
         rhs = [constraint[:, None], scores] + ([to_players.T] if with_errors else [])
         solved, _ = lapack.dpotrs(factor, np.concatenate(rhs, axis=1), lower=1)
-        g_inv_a, g_inv_s = solved[:, 0], solved[:, 1 : 1 + scores.shape[1]]
-        norm = constraint @ g_inv_a
-        theta = g_inv_s - np.outer(g_inv_a, constraint @ g_inv_s - delta) / norm
+        d = scores.shape[1]
+        g_inv_a, g_inv_s = solved[:, :1], solved[:, 1 : 1 + d]
+        # G⁻¹a / (aᵀG⁻¹a), which both the coefficients and the influence take off.
+        g_inv_a_scaled = g_inv_a / (constraint @ g_inv_a)
+        theta = g_inv_s - g_inv_a_scaled * (constraint @ g_inv_s - delta)
         phi = to_players @ theta
         if not with_errors:
             return PairedFit(phi, None)
         # E C, the influence of each pair's score on the attributions.
-        influence = solved[:, 1 + scores.shape[1] :].T - np.outer(to_players @ g_inv_a, g_inv_a) / norm
+        influence = solved[:, 1 + d :].T - (to_players @ g_inv_a) * g_inv_a_scaled.T
     else:
         # Too few pairs to pin every direction down: solve in the plane aᵀθ = Δ and leave the
         # directions the data cannot see at the equal split (the minimum-norm solution).
@@ -409,14 +412,14 @@ def _sandwich_errors(
     lever = (0.5 * influence32[:, :m]) @ inputs.signs32[:, first:]  # (M, S)
     if terms is not None:
         lever += influence32[:, m:] @ terms[:, first:].astype(np.float32)
-    u = lever[:, None, :] * (sampled.T / scale).astype(np.float32)  # (M, D, S)
+    u = lever[:, None, :] * np.divide(sampled.T, scale, dtype=np.float32)  # (M, D, S)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no array of centred scores. The difference is
     # taken in double precision.
     means = (u.reshape(m * d, n_sampled) @ inputs.stratum_means).astype(float)  # (M·D, H)
     squares = np.square(u, out=u).reshape(m * d, n_sampled) @ inputs.pair_variance  # (M·D,)
     variance = (squares.astype(float) - np.square(means, out=means) @ inputs.stratum_variance).reshape(m, d)
-    variance *= scale * scale
-    # The fitted parameters use up degrees of freedom of the residuals (the HC1 correction).
-    variance *= n_sampled / max(n_sampled - influence.shape[1], 1)
+    # Back to the residuals' scale; and the fitted parameters use up degrees of freedom of the residuals (the HC1
+    # correction).
+    variance *= scale * scale * n_sampled / max(n_sampled - influence.shape[1], 1)
     # Round-off can leave a hair below zero where the spread is nil (an exactly fitted game).
     return np.sqrt(np.maximum(variance, 0.0))
