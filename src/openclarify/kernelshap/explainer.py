@@ -157,7 +157,8 @@ def explain(
 
     # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
     # exactly 0, and leaving it out makes the same budget go further.
-    players = np.flatnonzero((baseline != x).any(axis=0))
+    differs = baseline[0] != x if baseline.shape[0] == 1 else (baseline != x).any(axis=0)
+    players = np.flatnonzero(differs)
     groups = group_baseline(baseline.shape[0], players.shape[0], n_samples, link, baseline_groups)
     n_groups = len(groups)
     n_players = players.shape[0]

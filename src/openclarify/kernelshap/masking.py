@@ -54,9 +54,12 @@ def _synthetic_rows(selected: np.ndarray, x_bits: np.ndarray, row_bits: np.ndarr
     # selected (0 or 1) times x ^ row is x ^ row where selected and 0 elsewhere: the masking in one product.
     ones = selected.view(np.uint8)
     if b == 1:
-        bits = out_bits.reshape(c, m)
-        np.multiply(ones, x_bits ^ row_bits[0], out=bits)
-        np.bitwise_xor(bits, row_bits[0], out=bits)
+        # For the same reason, k coalitions side by side (their masks and rows are contiguous) make each inner loop
+        # k times M values long: at M = 20 with 2 088 coalitions, 20 instead of 34 us with eight.
+        k = next(k for k in (8, 4, 2, 1) if c % k == 0)
+        bits = out_bits.reshape(c // k, k * m)
+        np.multiply(ones.reshape(c // k, k * m), np.tile(x_bits ^ row_bits[0], k), out=bits)
+        np.bitwise_xor(bits, np.tile(row_bits[0], k), out=bits)
         return
     if b >= 3:
         bits = out_bits.reshape(c, b * m)
