@@ -129,7 +129,8 @@ class CoalitionDesign:
     # Where each group's coalitions sit in ``masks``, in order, planned with the parts.
     group_positions: tuple[np.ndarray, ...] = ()
     planned_fit: FitInputs | None = None  # None: computed when asked for (``fit_inputs``)
-    # Player j's row in ``planned_fit`` (``fit_rows``); None: row j. Set by ``relabelled``.
+    # Player j's row in ``planned_fit`` (``fit_rows``); None: row j. Set by ``relabelled``; read only with the
+    # planned fit inputs it refers to, so a design that drops them drops it too.
     fit_order: np.ndarray | None = None
 
     @property
@@ -198,7 +199,6 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
-            fit_order=None,
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -227,7 +227,6 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
-            fit_order=None,
         )
 
     def truncated(self, n_pairs: int) -> CoalitionDesign:
@@ -254,7 +253,6 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
-            fit_order=None,
             pair_stratum=np.where(sampled, renumber[np.maximum(stratum, 0)], -1),
             stratum_population=self.stratum_population[kept],
             stratum_sampled=drawn[kept],

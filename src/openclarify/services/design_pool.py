@@ -1,7 +1,7 @@
 """Coalition designs planned ahead, off the request path, for explainer endpoints without a ``Seed``.
 
 Without a Seed every explanation needs a design of its own, from a fresh seed. Planning it (renaming the players of
-a remembered template, about 0.06 ms at M = 20 and 0.18 ms with two baseline groups; drawing a template the first
+a remembered template, about 0.03 ms at M = 20 and 0.14 ms with two baseline groups; drawing a template the first
 time a key is asked for, 0.7 and 1.9 ms) is model-independent work, so a worker thread does it between requests:
 each request takes a design that was planned for it ahead of time, with its own seed from the OS, and uses it once.
 Nothing about the result changes: the design is exactly ``plan_design`` for that seed, the seed is reported, and
