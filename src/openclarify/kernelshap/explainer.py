@@ -13,7 +13,14 @@ import numpy as np
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
-from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
+from openclarify.kernelshap.masking import (
+    DEFAULT_MAX_ROWS,
+    MapPredictFn,
+    PredictFn,
+    all_finite,
+    as_outputs,
+    tabular_values,
+)
 from openclarify.kernelshap.solver import (
     PairedGame,
     exact_shapley,
@@ -158,7 +165,7 @@ def explain(
     # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
     # exactly 0, and leaving it out makes the same budget go further.
     differs = baseline[0] != x if baseline.shape[0] == 1 else (baseline != x).any(axis=0)
-    players = np.flatnonzero(differs)
+    players = differs.nonzero()[0]
     groups = group_baseline(baseline.shape[0], players.shape[0], n_samples, link, baseline_groups)
     n_groups = len(groups)
     n_players = players.shape[0]
@@ -482,9 +489,9 @@ def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"the baseline must hold at least one row, got shape {baseline.shape}")
     if baseline.shape[1] != x.shape[0]:
         raise ValueError(f"the baseline has {baseline.shape[1]} features but the record has {x.shape[0]}")
-    if not np.isfinite(x).all():
+    if not all_finite(x):
         raise ValueError("the record contains NaN or infinite values")
-    if not np.isfinite(baseline).all():
+    if not all_finite(baseline):
         raise ValueError("the baseline contains NaN or infinite values")
     return x, baseline
 
