@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,23 @@ def test_model_output_of_the_wrong_shape_or_with_nan():
         explain(lambda rows: np.zeros(rows.shape[0] + 1), X, BASELINE, seed=0)
     with pytest.raises(ValueError, match="NaN or infinite values for the baseline"):
         explain(lambda rows: np.full(rows.shape[0], np.nan), X, BASELINE, seed=0, fx=np.array([1.0]))
+
+
+def test_one_non_finite_synthetic_output_is_caught():
+    # The record and the baseline (three rows at most) score finite; one row of the synthetic batch does not.
+    def predict(rows):
+        return np.where(np.arange(rows.shape[0]) == rows.shape[0] - 1, np.inf if rows.shape[0] > 3 else 0.0, 0.0)
+
+    with pytest.raises(ValueError, match="NaN or infinite values for synthetic rows"):
+        explain(predict, X, BASELINE, seed=0)
+
+
+def test_huge_finite_values_are_accepted_without_a_warning():
+    # A finite check by a sum would overflow here (and warn, or raise under np.seterr(over="raise")).
+    x = np.array([1e308, 1e308, 0.5, 1.0])
+    weights = np.array([1e-308, 1e-308, 1.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = explain(lambda rows: np.tanh(rows @ weights), x, BASELINE, seed=0)
+    assert np.isfinite(result.attributions).all()
+    assert result.attributions.sum() == pytest.approx(result.fx[0] - result.expected_value[0], rel=1e-9)

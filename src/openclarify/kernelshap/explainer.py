@@ -13,14 +13,7 @@ import numpy as np
 from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
-from openclarify.kernelshap.masking import (
-    DEFAULT_MAX_ROWS,
-    MapPredictFn,
-    PredictFn,
-    all_finite,
-    as_outputs,
-    tabular_values,
-)
+from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
 from openclarify.kernelshap.solver import (
     PairedGame,
     exact_shapley,
@@ -489,9 +482,9 @@ def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"the baseline must hold at least one row, got shape {baseline.shape}")
     if baseline.shape[1] != x.shape[0]:
         raise ValueError(f"the baseline has {baseline.shape[1]} features but the record has {x.shape[0]}")
-    if not all_finite(x):
+    if not np.isfinite(x).all():
         raise ValueError("the record contains NaN or infinite values")
-    if not all_finite(baseline):
+    if not np.isfinite(baseline).all():
         raise ValueError("the baseline contains NaN or infinite values")
     return x, baseline
 
