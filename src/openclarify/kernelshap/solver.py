@@ -108,11 +108,6 @@ def odd_part(targets: np.ndarray) -> np.ndarray:
     return 0.5 * (targets[0::2] - targets[1::2])
 
 
-def even_part(targets: np.ndarray) -> np.ndarray:
-    """e = (y(S) + y(complement)) / 2 of each pair, (P, D): what the Shapley values do not depend on."""
-    return 0.5 * (targets[0::2] + targets[1::2])
-
-
 @dataclass(frozen=True)
 class PairedGame:
     """A game's values on a design's complementary pairs, in the forms the fit's steps read: made once per fit.
@@ -191,7 +186,7 @@ def strongest_triples(players: np.ndarray, interactions: np.ndarray, n: int) -> 
     (``explainer._PAIRWISE_TRIPLES``).
     """
     k = players.shape[0]
-    table = _TRIPLES[k] if k < len(_TRIPLES) else _triples_of(k)
+    table = _triple_table(k)
     if table.shape[0] <= n:
         return players[table]
     # The pairs' interactions among the players, read for every triple at once through flat positions.
@@ -211,8 +206,13 @@ def odd_interaction_terms(leading_players: np.ndarray) -> np.ndarray:
     k = leading_players.shape[0]
     if k < 3:
         return np.empty((0, 3), dtype=np.int64)
-    table = _TRIPLES[k] if k < len(_TRIPLES) else _triples_of(k)
+    table = _triple_table(k)
     return np.sort(leading_players)[table]
+
+
+def _triple_table(k: int) -> np.ndarray:
+    """Positions of every triple among k sorted players: the table built at import, or a new one past it."""
+    return _TRIPLES[k] if k < len(_TRIPLES) else _triples_of(k)
 
 
 def _triples_of(k: int) -> np.ndarray:
