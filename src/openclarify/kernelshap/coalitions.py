@@ -280,7 +280,12 @@ class CoalitionDesign:
     def _renamed(self, order: np.ndarray) -> CoalitionDesign:
         planned = self.with_fit_inputs()
         rows = planned.fit_rows
-        return replace(planned, masks=self.masks[:, order], fit_order=order if rows is None else rows[order])
+        # A gather of columns comes out column by column (strides (1, C)). The synthetic rows read the masks row by
+        # row, as long runs of several coalitions (``masking._synthetic_rows``), which on this layout first costs them
+        # a copy and then a strided product: at M = 20 with 2 088 coalitions, 29 against 13 us warm. Laid out row by
+        # row here, the copy is made once per design, which a planned or remembered design does not repeat.
+        masks = np.ascontiguousarray(self.masks[:, order])
+        return replace(planned, masks=masks, fit_order=order if rows is None else rows[order])
 
     def freeze(self) -> None:
         """Make every array read-only: a template is shared by every design relabelled from it."""
