@@ -60,6 +60,7 @@ def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
         assert carried is part_template.fit_inputs and rows is not None
         np.testing.assert_array_equal(carried.signs[rows], fresh.signs)
         np.testing.assert_array_equal(carried.signs32[rows], fresh.signs32)
+        np.testing.assert_array_equal(carried.signs8[rows], fresh.signs8)
         np.testing.assert_allclose(carried.gram[np.ix_(rows, rows)], fresh.gram, rtol=1e-13, atol=1e-15)
         for name in ("size_class", "stratum_means", "pair_variance", "stratum_variance"):
             np.testing.assert_allclose(getattr(carried, name), getattr(fresh, name), rtol=1e-13, atol=1e-15)

@@ -56,6 +56,9 @@ class FitInputs:
     signs: np.ndarray  # (M, P) 2z - 1 of each pair's coalition: +1 for a player in it, -1 for one out
     # The same in single precision (exact: ±1), for what needs no more: ranking players and the error bars' spread.
     signs32: np.ndarray
+    # And in bytes, an eighth of the doubles, for building the three-way characters: products of ±1 are exact in any
+    # type, and what a fit gathers stays small next to the model's own data in the caches.
+    signs8: np.ndarray
     gram: np.ndarray  # (M, M) the weighted Gram matrix of the centred indicators z - 1/2 (half the signs)
     first_sampled: int  # pairs from here on were sampled (enumerated pairs come first); P when none was
     stratum_means: np.ndarray  # (S, H) float32: averages each sampled stratum's pairs; zero for strata of one pair
@@ -87,6 +90,7 @@ class FitInputs:
         return cls(
             signs=signs,
             signs32=signs.astype(np.float32),
+            signs8=signs.astype(np.int8),
             # Σ w (z_j - 1/2)(z_k - 1/2); two distinct operands, so it runs as a plain matrix product (a product of
             # an array with its own transpose would run as BLAS's symmetric update, slower at these sizes).
             gram=0.25 * ((signs * design.pair_weights) @ signs.T),

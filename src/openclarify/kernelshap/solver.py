@@ -261,12 +261,14 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
     gram[:m, :m] = inputs.gram
     # The regressors in two blocks of rows, never copied into one array: the linear block (the centred indicators,
     # half the signs) comes with the design; only the three-way block is built for this record.
-    terms = None
+    terms = terms8 = None
     if n_terms:
-        # Π (2z - 1) over three players: the product of their signs.
-        first, second, third = signs[triples.T]
-        terms = first * second
-        terms *= third
+        # Π (2z - 1) over three players: the product of their signs, taken in bytes (exact) and widened once. At
+        # M = 20 with twelve triples: 7 against 13 us warm, and 37 kB gathered instead of 300.
+        first, second, third = inputs.signs8[triples.T]
+        terms8 = first * second
+        terms8 *= third
+        terms = terms8.astype(float)
         weighted_terms = terms * weights
         # The factorisation reads the lower triangle only: the block above it is filled where it is read (below).
         gram[m:, :m] = 0.5 * (weighted_terms @ signs.T)
@@ -312,7 +314,7 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
         influence = to_players @ constrained
     # The weighted residuals: W (o - F θ) = W o - W F θ.
     residual = game.weighted_odd - _fitted(inputs, terms, theta) * weights[:, None]
-    errors = _sandwich_errors(inputs, terms, residual, influence)
+    errors = _sandwich_errors(inputs, terms8, residual, influence)
     return PairedFit(phi, errors)
 
 
@@ -387,7 +389,7 @@ def _orthogonal_complement(a: np.ndarray) -> np.ndarray:
 
 
 def _sandwich_errors(
-    inputs: FitInputs, terms: np.ndarray | None, residual: np.ndarray, influence: np.ndarray
+    inputs: FitInputs, terms8: np.ndarray | None, residual: np.ndarray, influence: np.ndarray
 ) -> np.ndarray:
     """Per-feature standard errors, (M, D), by linearising the fit over the sampled pairs.
 
@@ -414,8 +416,8 @@ def _sandwich_errors(
     # the same cast), and the half comes off with the residuals' scale. Powers of two: the result is the same, bit
     # for bit, for one operation less.
     lever = influence32[:, :m] @ inputs.signs32[:, first:]  # (M, S)
-    if terms is not None:
-        lever += influence32[:, m:] @ np.multiply(terms[:, first:], 2.0, dtype=np.float32)
+    if terms8 is not None:
+        lever += influence32[:, m:] @ np.multiply(terms8[:, first:], np.float32(2.0), dtype=np.float32)
     u = lever[:, None, :] * np.divide(sampled.T, 2.0 * scale, dtype=np.float32)  # (M, D, S)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no array of centred scores. The difference is
     # taken in double precision.
