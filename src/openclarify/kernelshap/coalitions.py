@@ -351,8 +351,8 @@ N_TEMPLATES = 8
 _TEMPLATE_SEED = 20_260_101
 
 
-# Each template holds about 14 bytes per pair and player (masks, signs in two precisions), twice with two groups:
-# at M = 20 and the default budget about 0.3 MB, at M = 200 about 3.4 MB.
+# Each template holds about 15 bytes per pair and player (masks, signs in three precisions) and its strata's averaging
+# matrix, twice with two groups: at M = 20 and the default budget about 0.37 MB, at M = 200 about 4.4 MB.
 @lru_cache(maxsize=32)
 def design_template(
     n_players: int, budget: int, allocation: Allocation = "sqrt", n_groups: int = 1, index: int = 0
