@@ -50,8 +50,10 @@ def test_a_planned_design_is_its_template_with_the_players_renamed(groups):
         orders.append(order)
         np.testing.assert_array_equal(design.masks[design.coalitions_of(g)], design.group(g).masks)
     assert groups == 1 or orders[0] != orders[1]
-    # Laid out row by row, as the synthetic rows read them: a gather of columns alone would lay them out by column.
+    # Laid out coalition by coalition, as the synthetic rows read them; the template's are kept player by player, so
+    # that renaming gathers rows.
     assert all(part.masks.flags.c_contiguous for part in (design, *design.parts))
+    assert all(part.masks.T.flags.c_contiguous for part in (template, *template.parts))
     # The fit inputs are the template's, shared: read through the renaming, they are those of the renamed design as
     # if computed from its masks (the Gram matrix to round-off: permuting the sums changes their order).
     for g in range(groups):
