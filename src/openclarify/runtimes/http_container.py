@@ -7,7 +7,8 @@ X-Amzn-SageMaker-Custom-Attributes are forwarded both ways), and its answers com
 ``predict(X)`` sends ``X`` as ``text/csv`` with ``Accept: text/csv`` and reads one line of numbers per record.
 
 Connections are pooled and kept alive; at most ``max_concurrency`` (InitialInstanceCount) requests are in
-flight, and every request has explicit timeouts.
+flight, and every request has explicit timeouts. A request an invocation gave up on (past its deadline) no longer
+counts: it finishes or times out on its own, never cancelled inside the pool (``invoke``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from openclarify.errors import ModelError
 from openclarify.runtimes.base import InvokeResult, ModelLoadError, Runtime, RuntimeSpec
 
 _CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+# Requests given up on (``invoke``) that may still hold a connection, beyond InitialInstanceCount.
+_ABANDONED_REQUESTS = 32
 _PING_TIMEOUT = 2.0  # SageMaker's per-attempt /ping limit
 
 
@@ -32,14 +35,21 @@ class HttpContainerRuntime(Runtime):
         assert spec.url is not None
         self._base = spec.url.rstrip("/")
         self._timeout = httpx.Timeout(spec.request_timeout_seconds, connect=5.0)
+        # The gates below bound the requests in flight. The pool also holds the requests an invocation gave up on past
+        # its deadline, which run on until the container answers or the request times out (``invoke``), so it has
+        # room for some of those beyond InitialInstanceCount.
         self._limits = httpx.Limits(
-            max_connections=spec.max_concurrency, max_keepalive_connections=spec.max_concurrency
+            max_connections=spec.max_concurrency + _ABANDONED_REQUESTS,
+            max_keepalive_connections=spec.max_concurrency,
         )
         self._sync: httpx.Client | None = None
         self._sync_gate = threading.BoundedSemaphore(spec.max_concurrency)
         # The async client and its semaphore belong to the event loop that first uses them.
         self._async: httpx.AsyncClient | None = None
         self._async_gate: asyncio.Semaphore | None = None
+        # Requests in flight on the event loop, held here until they settle: one given up on by its invocation has
+        # nobody else referring to it, and the loop keeps only weak references to tasks.
+        self._requests: set[asyncio.Future] = set()
 
     def load(self) -> None:
         """Wait until the container answers ``GET /ping`` with 200, up to the startup timeout."""
@@ -95,8 +105,17 @@ class HttpContainerRuntime(Runtime):
         if custom_attributes:
             headers[_CUSTOM_ATTRIBUTES] = custom_attributes
         async with self._async_gate:
+            # Shielded: an invocation past its deadline is cancelled, but the request it made is left to finish (or
+            # time out) on its own. Cancelling it inside the connection pool can lose the pool a connection for good
+            # (encode/httpcore issue 1093, open in 1.0.9): with the pool capped at InitialInstanceCount, one timed-out
+            # invocation under load left an endpoint unable to reach its container until the server restarted.
+            request = asyncio.ensure_future(
+                self._async.post(self._base + "/invocations", content=body, headers=headers)
+            )
+            self._requests.add(request)
+            request.add_done_callback(self._settled)
             try:
-                response = await self._async.post(self._base + "/invocations", content=body, headers=headers)
+                response = await asyncio.shield(request)
             except httpx.HTTPError as exc:
                 raise _unreachable(exc, self._base) from exc
         if response.status_code >= 300:
@@ -106,6 +125,13 @@ class HttpContainerRuntime(Runtime):
             content_type=response.headers.get("content-type", "application/octet-stream"),
             custom_attributes=response.headers.get(_CUSTOM_ATTRIBUTES),
         )
+
+    def _settled(self, request: asyncio.Future) -> None:
+        """Lets a request go once it has settled, reading its outcome so that one nobody waits for any more raises
+        no "never retrieved" warning."""
+        self._requests.discard(request)
+        if not request.cancelled():
+            request.exception()
 
     def close(self) -> None:
         if self._sync is not None:
