@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -123,27 +124,15 @@ def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng
         # scikit-learn's trees, which split on float32 thresholds.)
         truth = explain(predict, x, baseline, number_of_samples=2**m, seed=0, dtype=ROW_DTYPE).attributions[:, 0]
         scale = np.linalg.norm(truth)
+        # openclarify on this record, as every contender below calls it but for the seed and the options.
+        explained = partial(explain, predict, x, baseline, fx=fx, baseline_outputs=baseline_out, dtype=ROW_DTYPE)
         contenders = {
-            "floor": lambda s=synthetic: predict(s),
-            "ours": lambda x=x, fx=fx, i=i: explain(
-                predict, x, baseline, seed=i, fx=fx, baseline_outputs=baseline_out, dtype=ROW_DTYPE
-            ),
-            "planned": lambda x=x, fx=fx, i=i, d=designs: explain(
-                predict, x, baseline, seed=i, fx=fx, baseline_outputs=baseline_out, designs=d, dtype=ROW_DTYPE
-            ),
+            "floor": partial(predict, synthetic),
+            "ours": partial(explained, seed=i),
+            "planned": partial(explained, seed=i, designs=designs),
             # As an endpoint explains a record: a design planned ahead (a fixed Seed, or planned in the background
             # when there is none) and no error bars, which it computes only for the extended response.
-            "served": lambda x=x, fx=fx, i=i, d=designs: explain(
-                predict,
-                x,
-                baseline,
-                seed=i,
-                fx=fx,
-                baseline_outputs=baseline_out,
-                designs=d,
-                dtype=ROW_DTYPE,
-                errors=False,
-            ),
+            "served": partial(explained, seed=i, designs=designs, errors=False),
         }
         # Each record takes them in another order, so that none always runs first (after the exact values' sweep of
         # a million rows through the caches) or always after one of the others.
@@ -160,7 +149,7 @@ def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng
         for offset in ACCURACY_SEED_OFFSETS:
             seed = i + offset
             if offset:
-                ours = explain(predict, x, baseline, seed=seed, fx=fx, baseline_outputs=baseline_out, dtype=ROW_DTYPE)
+                ours = explained(seed=seed)
                 theirs_default = shap_run(kernel, x, n_samples, seed, "num_features(10)")
             miss = ours.attributions[:, 0] - truth
             err["ours"].append(np.linalg.norm(miss) / scale)
