@@ -65,3 +65,25 @@ def test_single_precision_rows_change_nothing_for_a_single_precision_model():
     assert single.attributions.tobytes() == double.attributions.tobytes()
     with pytest.raises(ValueError, match="float64 or float32"):
         explain(model, x, baseline, dtype=np.int32)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_the_models_own_output_array_is_never_written_to(read_only):
+    # A baseline cell equal to x's makes some synthetic rows x itself, whose value is known: it used to be written
+    # into the model's returned array, which failed on a read-only one (a decoded payload) and changed the caller's.
+    returned = []
+
+    def predict(rows):
+        out = rows[:, 0] * rows[:, 1] + rows[:, 2]
+        out.setflags(write=not read_only)
+        returned.append((out, out.copy()))
+        return out
+
+    rng = np.random.default_rng(0)
+    x, baseline = np.arange(6.0), rng.normal(size=(3, 6))
+    baseline[0, 0] = x[0]
+    result = explain(predict, x, baseline, seed=0)
+    reference = explain(lambda rows: rows[:, 0] * rows[:, 1] + rows[:, 2], x, baseline, seed=0)
+    np.testing.assert_array_equal(result.attributions, reference.attributions)
+    for out, before in returned:
+        np.testing.assert_array_equal(out, before)

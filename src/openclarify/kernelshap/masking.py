@@ -224,10 +224,11 @@ def tabular_values(
                 outputs = np.empty((c * per_coalition, d))
                 outputs[known] = fx
                 outputs[~known] = part
+            elif known is not None:
+                # Into a new array: ``part`` may be the model's own (read-only, or the caller's to keep).
+                outputs = np.where(known[:, None], fx, part)
             else:
                 outputs = part
-                if known is not None:
-                    outputs[known] = fx
             rows_evaluated += n_sent
             values[positions] = _row_means(outputs, c, per_coalition)
     if pending:
