@@ -66,6 +66,9 @@ class FitInputs:
     stratum_variance: np.ndarray  # (H,) the factor times n, taken off with each stratum's mean; 0 for one pair
     size_class: np.ndarray  # (P,) min(s, M - s) for a pair of coalitions of sizes s and M - s
     size_count: np.ndarray  # (M // 2 + 1,) pairs of each size class (at least 1, so it can divide)
+    # Every pair stratum (subset sizes s and M - s) has a pair in the design. Where one has none, the fit never sees
+    # that part of the kernel's mass: the estimate leans on the others, by an amount no spread of the pairs shows.
+    covers_strata: bool
     odd_weights: np.ndarray  # (P, 1) half of each pair's weight: W times the pair's difference is W o
 
     @classmethod
@@ -87,6 +90,7 @@ class FitInputs:
         m = design.n_players
         size = np.count_nonzero(design.masks[0::2], axis=1)
         size_class = np.minimum(size, m - size)
+        per_class = np.bincount(size_class, minlength=m // 2 + 1)
         return cls(
             signs=signs,
             signs32=signs.astype(np.float32),
@@ -99,7 +103,8 @@ class FitInputs:
             pair_variance=factor[stratum].astype(np.float32),
             stratum_variance=np.where(drawn > 1, factor * drawn, 0.0),
             size_class=size_class,
-            size_count=np.maximum(np.bincount(size_class, minlength=m // 2 + 1), 1).astype(float),
+            size_count=np.maximum(per_class, 1).astype(float),
+            covers_strata=bool(per_class[1:].all()),
             odd_weights=0.5 * design.pair_weights[:, None],
         )
 

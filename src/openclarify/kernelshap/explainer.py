@@ -302,7 +302,9 @@ def explain_game(
         # Each group's game on its own coalitions; the mean game's values are the groups' weighed by their shares.
         assert group_v_empty is not None
         phi = np.zeros((m, d))
-        variance = np.zeros((m, d)) if errors else None
+        # The groups' variances add; their roots are summed as hypotenuses, whose squares never leave the range of
+        # doubles whatever the model's scale.
+        spread = np.zeros((m, d)) if errors else None
         for g, share in enumerate(group_shares):
             group_delta = g_full - apply_link(np.asarray(group_v_empty[g], dtype=float), link)
             phi_g, errors_g = _fit(
@@ -315,9 +317,9 @@ def explain_game(
                 errors,
             )
             phi += share * phi_g
-            if variance is not None and errors_g is not None:
-                variance += (share * errors_g) ** 2
-        standard_errors = None if variance is None else np.sqrt(variance)
+            if spread is not None and errors_g is not None:
+                np.hypot(spread, share * errors_g, out=spread)
+        standard_errors = spread
     # Efficiency to the last bit: spread the rounding residue evenly.
     phi += (delta - phi.sum(axis=0))[None, :] / m
     return _result(
