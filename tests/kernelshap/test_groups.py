@@ -25,12 +25,17 @@ def test_each_group_gets_a_whole_design_of_its_own():
         assert np.all(own.masks[0::2] == ~own.masks[1::2])
         codes = own.masks[0::2] @ (1 << np.arange(m))
         assert np.unique(codes).shape[0] == codes.shape[0]  # without replacement, within the group
-    # Enumerated pairs first, then one sampled pair of every group, so a deadline's first block samples each game.
+    # Enumerated pairs first, then one sampled pair of every stratum of every group, so a deadline's first block
+    # leaves no stratum of any game out.
     n_enum = 3 * single.n_enumerated_pairs
+    n_strata = grouped.stratum_sampled.shape[0]
+    assert n_strata == 3 * single.stratum_sampled.shape[0]
     assert np.all(grouped.pair_stratum[:n_enum] < 0) and np.all(grouped.pair_stratum[n_enum:] >= 0)
-    assert sorted(grouped.pair_group[n_enum : n_enum + 3].tolist()) == [0, 1, 2]
-    prefix = grouped.truncated(n_enum + 5)
-    assert prefix.n_groups == 3 and prefix.pair_group.shape[0] == n_enum + 5
+    assert sorted(grouped.pair_stratum[n_enum : n_enum + n_strata].tolist()) == list(range(n_strata))
+    prefix = grouped.truncated(n_enum + n_strata)
+    assert prefix.n_groups == 3 and prefix.pair_group.shape[0] == n_enum + n_strata
+    np.testing.assert_array_equal(prefix.stratum_mass, grouped.stratum_mass)  # every stratum's mass still in
+    assert all(prefix.group(g).fit_inputs.covers_strata for g in range(3))
 
 
 def test_the_planned_positions_of_each_group_are_where_its_coalitions_sit():

@@ -138,6 +138,9 @@ class CoalitionDesign:
     # Where each group's coalitions sit in ``masks``, in order, planned with the parts.
     group_positions: tuple[np.ndarray, ...] = ()
     planned_fit: FitInputs | None = None  # None: computed when asked for (``fit_inputs``)
+    # Coalitions per baseline row where the groups' counts differ (a prefix cut by a deadline, ``truncated``): the
+    # largest group's. None: every group has n_coalitions / n_groups.
+    per_row: int | None = None
     # Player j's row in ``planned_fit`` (``fit_rows``); None: row j. Set by ``relabelled``; read only with the
     # planned fit inputs it refers to, so a design that drops them drops it too.
     fit_order: np.ndarray | None = None
@@ -169,8 +172,9 @@ class CoalitionDesign:
 
     @property
     def coalitions_per_row(self) -> int:
-        """Coalitions each baseline row is evaluated with: Clarify's n_samples."""
-        return self.n_coalitions // self.n_groups
+        """Coalitions each baseline row is evaluated with: Clarify's n_samples (at most, where a deadline cut the
+        groups' shares unevenly)."""
+        return self.n_coalitions // self.n_groups if self.per_row is None else self.per_row
 
     def row_groups(self, start: int, stop: int) -> np.ndarray:
         """The baseline group of each coalition ``[start, stop)``."""
@@ -208,6 +212,7 @@ class CoalitionDesign:
             parts=(),
             group_positions=(),
             planned_fit=None,
+            per_row=None,
         )
 
     def chunk_by_group(self, start: int, masks: np.ndarray) -> list[tuple[int, slice | np.ndarray, np.ndarray]]:
@@ -254,11 +259,13 @@ class CoalitionDesign:
         weights = self.pair_weights[:n_pairs].copy()
         sampled = stratum >= 0
         weights[sampled] = self.stratum_mass[stratum[sampled]] / (2.0 * drawn[stratum[sampled]])
+        groups = None if self.pair_group is None else self.pair_group[:n_pairs]
         return replace(
             self,
             masks=self.masks[: 2 * n_pairs],
             pair_weights=weights,
-            pair_group=None if self.pair_group is None else self.pair_group[:n_pairs],
+            pair_group=groups,
+            per_row=None if groups is None else 2 * int(np.bincount(groups, minlength=self.n_groups).max()),
             parts=(),
             group_positions=(),
             planned_fit=None,
@@ -452,8 +459,8 @@ def sampled_design(
     coalitions (``CoalitionDesign.group``): for the same number of model rows, independent coalitions per
     group pin the mean down better than one shared set evaluated on every row. Each group's sampled strata
     are strata of their own. Enumerated pairs come first (every group's), then the sampled ones shuffled
-    across groups and strata, led by one pair of each group, so that any prefix is a stratified sample of
-    every group's game.
+    across groups and strata, led by one pair of each stratum of each group, so that any prefix that holds the
+    leaders is a stratified sample of every group's game.
     """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}")
@@ -482,10 +489,12 @@ def sampled_design(
     # Shuffle the sampled pairs across strata (and groups), so that any prefix of the design is a stratified
     # sample too: a deadline can stop after any block and still have an estimate.
     order = rng.permutation(sampled_stratum.shape[0])
-    if n_groups > 1 and order.shape[0]:
-        # ... led by one pair of every group, so that the first block samples every group's game.
-        in_order = sampled_stratum[order] // max(h, 1)
-        leaders = np.array([np.argmax(in_order == g) for g in range(n_groups)])
+    if order.shape[0]:
+        # ... led by one pair of every sampled stratum of every group, so that a prefix holding the leaders leaves no
+        # stratum's kernel mass out of the fit. Led by one pair per group only, a first block kept one stratum per
+        # group: the estimate lost the others' mass, and 27 % of its attributions were within 1.96 error bars.
+        _, leaders = np.unique(sampled_stratum[order], return_index=True)
+        leaders.sort()
         order = np.concatenate([order[leaders], np.delete(order, leaders)])
     tail = np.concatenate(draws)[order] if draws else np.empty((0, m), dtype=bool)
     rep = np.concatenate([np.tile(enum_rep, (n_groups, 1)), tail])

@@ -25,7 +25,7 @@ from openclarify.kernelshap.solver import (
 )
 
 # The estimator's name and version travel with every result, so an audit can tell which one ran.
-ESTIMATOR = "stratified-paired-kernelshap/5"
+ESTIMATOR = "stratified-paired-kernelshap/6"
 
 # Work the fit may spend per unit of model work (see interaction_players): measured on tree ensembles,
 # where a model row costs the least and the fit's share is therefore the largest. With one baseline row at M = 20
@@ -372,8 +372,9 @@ def _evaluate_until_stopped(
     total = design.n_coalitions
     # Blocks hold whole pairs; the first one also holds every enumerated pair.
     block = max(2, coalitions_per_block // 2 * 2)
-    # ... and a sampled pair of every baseline group (a grouped design leads with one of each).
-    leading = min(total, 2 * design.n_enumerated_pairs + 2 * design.n_groups)
+    # ... and the leading pair of every sampled stratum of every group (``sampled_design``), so that no stratum's
+    # kernel mass is left out of the estimate.
+    leading = min(total, 2 * design.n_enumerated_pairs + 2 * design.stratum_sampled.shape[0])
     first = max(block, leading)
     parts, rows, done = [], 0, 0
     while done < total:
