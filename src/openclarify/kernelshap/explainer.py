@@ -131,8 +131,9 @@ def explain(
     result is reproduced by passing it.
     """
     link = check_link(link)
-    x, baseline = _check_inputs(x, baseline)
     row_dtype = _check_dtype(dtype)
+    x, baseline = _check_inputs(x, baseline, row_dtype)
+    _check_interactions(interactions)
     m = x.shape[0]
     n_samples = clarify_n_samples(m, number_of_samples)
     if max_rows < 1:
@@ -153,7 +154,9 @@ def explain(
     else:
         base_out = as_outputs(baseline_outputs, baseline.shape[0], d, "the baseline")
     check_in_domain(fx_out, link, "the record")
-    check_in_domain(base_out, link, "the baseline")
+    v_empty = base_out.sum(axis=0) / base_out.shape[0]
+    # The expected value is the logit of the baseline rows' mean: a row may score 0 or 1, their mean may not.
+    check_in_domain(v_empty, link, "the baseline (the mean of its rows' scores)")
 
     # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
     # exactly 0, and leaving it out makes the same budget go further.
@@ -181,11 +184,11 @@ def explain(
             row_dtype,
         )
 
-    result = explain_game(
+    result = _explain_game(
         values,
         n_players=players.shape[0],
         v_full=fx_out,
-        v_empty=base_out.sum(axis=0) / base_out.shape[0],
+        v_empty=v_empty,
         budget=n_samples,
         seed=seed,
         link=link,
@@ -226,7 +229,7 @@ def explain_game(
     v_full: np.ndarray,
     v_empty: np.ndarray,
     budget: int,
-    seed: int,
+    seed: int | None,
     link: Link = "identity",
     allocation: Allocation = "sqrt",
     interactions: int | None = None,
@@ -254,7 +257,63 @@ def explain_game(
     own; ``values`` then receives a design whose ``pair_group`` says which group evaluates each pair
     (``sampled_design``), and ``group_v_empty`` (G, D) holds each group's empty-coalition value. The attributions
     are the groups' own, weighed by their shares; the groups' coalitions are independent, so their variances add.
+
+    ``seed`` None draws one, reported in the result. Bad arguments raise a ValueError naming the problem.
     """
+    link = check_link(link)
+    if not _is_count(n_players) or n_players < 0:
+        raise ValueError(f"n_players must be a non-negative integer, got {n_players!r}")
+    # One player or none needs no coalition: their budget may be 0 (Clarify's rule gives 2^1 - 2 for one).
+    if not _is_count(budget) or (budget < 1 and n_players >= 2):
+        raise ValueError(f"the sample budget must be an integer of at least 1, got {budget!r}")
+    _check_interactions(interactions)
+    v_full, v_empty = _known_value(v_full, "v_full"), _known_value(v_empty, "v_empty")
+    if v_full.shape != v_empty.shape:
+        raise ValueError(f"v_full has {v_full.shape[0]} outputs but v_empty has {v_empty.shape[0]}")
+    check_in_domain(v_full, link, "the full coalition (v_full)")
+    check_in_domain(v_empty, link, "the empty coalition (v_empty)")
+    return _explain_game(
+        values,
+        n_players=int(n_players),
+        v_full=v_full,
+        v_empty=v_empty,
+        budget=int(budget),
+        seed=_resolve_seed(seed),
+        link=link,
+        allocation=allocation,
+        interactions=interactions,
+        rows_per_coalition=rows_per_coalition,
+        design=design,
+        should_stop=should_stop,
+        designs=designs,
+        stop_check_rows=stop_check_rows,
+        errors=errors,
+        group_shares=group_shares,
+        group_v_empty=group_v_empty,
+    )
+
+
+def _explain_game(
+    values: ValueFn,
+    *,
+    n_players: int,
+    v_full: np.ndarray,
+    v_empty: np.ndarray,
+    budget: int,
+    seed: int,
+    link: Link = "identity",
+    allocation: Allocation = "sqrt",
+    interactions: int | None = None,
+    rows_per_coalition: int = 1,
+    design: CoalitionDesign | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    designs: MutableMapping[tuple, CoalitionDesign] | None = None,
+    stop_check_rows: int = STOP_CHECK_ROWS,
+    errors: bool = True,
+    group_shares: tuple[float, ...] = (1.0,),
+    group_v_empty: np.ndarray | None = None,
+) -> Explanation:
+    """``explain_game`` on arguments already checked (``explain`` checks its own)."""
     g_full = apply_link(np.asarray(v_full, dtype=float), link)
     g_empty = apply_link(np.asarray(v_empty, dtype=float), link)
     delta = g_full - g_empty
@@ -342,8 +401,13 @@ def _fit(
     design = game.design
     # The players most tied to the game's odd part get odd three-way terms, as many as the
     # design can afford (a deterministic rule, so a seed still fixes the result).
-    k = interaction_players(m, design.n_coalitions // 2, rows_per_coalition) if interactions is None else interactions
+    n_pairs = design.n_coalitions // 2
+    k = interaction_players(m, n_pairs, rows_per_coalition) if interactions is None else interactions
     k = min(k, m)
+    # Asked for, no more three-way terms than the pairs can pin down next to the linear ones: past that the fit
+    # would leave directions to the minimum-norm fallback, which breaks even the linear closed form.
+    while interactions is not None and k >= 3 and m + comb(k, 3) > n_pairs:
+        k -= 1
     if k < 3:
         triples = np.empty((0, 3), dtype=np.int64)
     elif rows_per_coalition == 1 and interactions is None:
@@ -370,6 +434,9 @@ def _evaluate_until_stopped(
     values: ValueFn, design: CoalitionDesign, should_stop: Callable[[], bool], coalitions_per_block: int
 ) -> tuple[np.ndarray, int, CoalitionDesign, bool]:
     total = design.n_coalitions
+    if total == 0:  # a budget of 1: no pair to evaluate, nothing to stop
+        raw, rows = values(design)
+        return raw, rows, design, True
     # Blocks hold whole pairs; the first one also holds every enumerated pair.
     block = max(2, coalitions_per_block // 2 * 2)
     # ... and the leading pair of every sampled stratum of every group (``sampled_design``), so that no stratum's
@@ -469,7 +536,7 @@ def _result(phi, errors, g_empty, g_full, n_samples, rows, seed, exact, link, co
     )
 
 
-def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
+def _check_inputs(x: object, baseline: object, row_dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     try:
         x = np.asarray(x, dtype=float)
         baseline = np.asarray(baseline, dtype=float)
@@ -485,11 +552,42 @@ def _check_inputs(x: object, baseline: object) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"the baseline must hold at least one row, got shape {baseline.shape}")
     if baseline.shape[1] != x.shape[0]:
         raise ValueError(f"the baseline has {baseline.shape[1]} features but the record has {x.shape[0]}")
-    if not np.isfinite(x).all():
-        raise ValueError("the record contains NaN or infinite values")
-    if not np.isfinite(baseline).all():
-        raise ValueError("the baseline contains NaN or infinite values")
+    # In the precision the model will see: a value past single precision's range would reach it as infinite.
+    single = row_dtype is np.float32
+    for values, what in ((x, "the record"), (baseline, "the baseline")):
+        if not ((np.abs(values) <= _FLOAT32_MAX).all() if single else np.isfinite(values).all()):
+            if np.isfinite(values).all():
+                raise ValueError(
+                    f"{what} has values beyond single precision's range (±3.4e38), which dtype float32 cannot hand"
+                    " to the model; use float64"
+                )
+            raise ValueError(f"{what} contains NaN or infinite values")
     return x, baseline
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_interactions(interactions: object) -> None:
+    if interactions is not None and (not _is_count(interactions) or interactions < 0):
+        raise ValueError(f"interactions must be None or a non-negative integer, got {interactions!r}")
+
+
+def _known_value(value: object, what: str) -> np.ndarray:
+    """A coalition's known value as (D,) floats: a scalar is one output."""
+    try:
+        out = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be numeric: {exc}") from None
+    if out.ndim != 1 or out.shape[0] == 0:
+        raise ValueError(f"{what} must be one value per model output, got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return out
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _check_dtype(dtype: object) -> type:
