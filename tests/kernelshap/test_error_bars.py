@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from openclarify.kernelshap import explain
+
 from .models import nonlinear
 from .oracle import shapley_values
 
