@@ -104,5 +104,46 @@ def test_serve_help_and_docs_cover_every_setting_flag_and_exit_code():
     for command in ("serve", "demo", "models", "configs", "endpoints", "invoke"):
         for flag in set(re.findall(r"(--[a-z][a-z-]+)", cli(command, "--help").stdout)) - {"--help"}:
             assert f"`{flag}" in docs, (command, flag)
-    for code in ("0", "1", "2", "3", "4", "130"):
+    for code in ("0", "1", "2", "3", "4", "130", "141"):
         assert re.search(rf"^\| `?{code}`? \|", docs, re.M), code
+
+
+def test_help_gives_the_endpoint_url_each_command_reads():
+    invoke = " ".join(cli("invoke", "--help").stdout.split())
+    assert "(default: $AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, then $AWS_ENDPOINT_URL_SAGEMAKER, else" in invoke
+    endpoints = " ".join(cli("endpoints", "--help").stdout.split())
+    assert "(default: $AWS_ENDPOINT_URL_SAGEMAKER, else" in endpoints
+
+
+def test_invoke_into_a_reader_that_stops_early_ends_quietly(console_server, explained_endpoint, tmp_path):
+    """`openclarify invoke ENDPOINT FILE | head -1`: the reader closes the pipe after one line. The command ends
+    without a traceback, with 141 (128 + SIGPIPE: what a shell shows for a tool the closed pipe stopped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
+    env["AWS_ENDPOINT_URL_SAGEMAKER"] = console_server.url
+    # Far more output than a pipe holds (64 KiB), so the command is still writing when the reader is gone.
+    source = tmp_path / "many.csv"
+    source.write_text("".join(",".join([f"{0.01 * (i % 50):.2f}"] * N_FEATURES) + "\n" for i in range(600)))
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "openclarify", "invoke", explained_endpoint, str(source), "--batch-size", "100"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert writer.stdout is not None
+    try:
+        head = subprocess.run(
+            [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.readline())"],
+            stdin=writer.stdout,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        writer.stdout.close()  # the reader has exited: now nobody holds the pipe's read end
+        _, stderr = writer.communicate(timeout=60)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait()
+    assert json.loads(head.stdout)["line"] == 1
+    assert writer.returncode == 141, stderr.decode()
+    assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr, stderr.decode()

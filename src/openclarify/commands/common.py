@@ -10,7 +10,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK = 0
 EXIT_RECORDS_FAILED = 1
@@ -22,6 +25,8 @@ EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4
 """The server answered with an error (unknown name, validation, access denied, model error)."""
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""Whoever read stdout stopped early (``openclarify invoke ... | head -1``): 128 + SIGPIPE, as for other tools."""
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER"
 RUNTIME_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"
@@ -40,10 +45,26 @@ def fail(exc: CliError) -> int:
     return exc.code
 
 
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+def console(**kwargs: Any) -> Console:
+    """A rich Console whose closed pipe ends the command as any other write to a closed stdout does (``cli.main``:
+    quietly, with EXIT_BROKEN_PIPE). Rich's own handling exits with 1, which ``invoke`` uses for failed records."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write: later prints are dropped
+            raise BrokenPipeError
+
+    return _Console(**kwargs)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, runtime: bool = False) -> None:
+    """``runtime``: the command calls SageMaker's runtime API, whose URL ``endpoint_url(runtime=True)`` reads
+    from ``$AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` first."""
+    default = f"${RUNTIME_ENDPOINT_ENV}, then ${ENDPOINT_ENV}" if runtime else f"${ENDPOINT_ENV}"
     parser.add_argument(
         "--endpoint-url",
-        help=f"the server's URL (default: ${ENDPOINT_ENV}, else {DEFAULT_URL})",
+        help=f"the server's URL (default: {default}, else {DEFAULT_URL})",
     )
     parser.add_argument(
         "--region", help="region to sign for (default: $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1)"
@@ -74,16 +95,17 @@ def client(service: str, url: str, region: str | None = None) -> Any:
 
 
 @contextlib.contextmanager
-def translated_errors(url: str) -> Iterator[None]:
-    """botocore's exceptions as one-line CliErrors with the fix."""
+def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
+    """botocore's exceptions as one-line CliErrors with the fix. ``runtime`` as for :func:`endpoint_url`."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
 
     try:
         yield
     except EndpointConnectionError:
+        variables = f"{RUNTIME_ENDPOINT_ENV} or {ENDPOINT_ENV}" if runtime else ENDPOINT_ENV
         raise CliError(
             f"no server answers at {url}: start one with 'openclarify serve' (or 'openclarify demo'), or pass "
-            f"--endpoint-url / set {ENDPOINT_ENV}.",
+            f"--endpoint-url / set {variables}.",
             EXIT_UNREACHABLE,
         ) from None
     except ClientError as exc:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from openclarify.commands.common import EXIT_USAGE, CliError
+from openclarify.commands.common import EXIT_USAGE, CliError, console
 
 NAME = "demo-breast-cancer"
 TOP = 8  # features shown per record; the rest are summed in one line
@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "boto3, invoke it with explanations and print them; then serve until Ctrl-C.",
     )
     parser.add_argument("--records", type=int, default=3, help="how many records to explain (default: 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the model and the explainer (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the model, the records and baseline rows drawn from the data, and the explainer (default: 0)",
+    )
     parser.add_argument("--port", type=int, default=0, help="loopback port to serve on (default: a free one)")
     parser.add_argument(
         "--data-dir", type=Path, help="state and model directory (default: a temporary one, removed on exit)"
@@ -46,9 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console(highlight=False)
+    out = console(highlight=False)
     if args.records < 1:
         raise CliError("--records must be at least 1.", EXIT_USAGE)
     try:
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(shutil.rmtree, data_dir, True)
         else:
             data_dir = args.data_dir.expanduser().resolve()
-        return Demo(console, data_dir, args).run(stack)
+        return Demo(out, data_dir, args).run(stack)
 
 
 def _free_port() -> int:

@@ -25,6 +25,7 @@ from openclarify.commands.common import (
     CliError,
     add_server_arguments,
     client,
+    console,
     endpoint_url,
     translated_errors,
 )
@@ -61,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="records per InvokeEndpoint (default: 50)")
     parser.add_argument("--header", action="store_true", help="the first line is a CSV header: skip it")
     parser.add_argument("--variant", help="TargetVariant")
-    add_server_arguments(parser)
+    add_server_arguments(parser, runtime=True)
     parser.set_defaults(handler=run)
 
 
@@ -163,12 +164,11 @@ class Invoker:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1.", EXIT_USAGE)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     total: int | None = None
     if args.input == "-":
         stream: IO[str] = sys.stdin
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
                 transient=True,
                 disable=not err.is_terminal,
             ) as progress,
-            translated_errors(url),
+            translated_errors(url, runtime=True),
         ):
             task = progress.add_task("records", total=total)
             for batch in _batches(records, args.batch_size):

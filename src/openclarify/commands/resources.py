@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from openclarify.commands.common import add_server_arguments, client, endpoint_url, translated_errors
+from openclarify.commands.common import add_server_arguments, client, console, endpoint_url, translated_errors
 
 # command → (list operation, list key, describe operation, name parameter, columns of the list table)
 KINDS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
@@ -69,14 +69,13 @@ def _cell(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.json import JSON
     from rich.table import Table
 
     list_op, key, describe_op, param, columns = KINDS[args.kind]
     url = endpoint_url(args)
     sm = client("sagemaker", url, args.region)
-    console = Console()
+    out = console()
     with translated_errors(url):
         if args.action == "describe":
             answer = _plain(getattr(sm, describe_op)(**{param: args.name}))
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                     table.add_row(field, JSON(json.dumps(value)))
                 else:
                     table.add_row(field, str(value))
-            console.print(table)
+            out.print(table)
             return 0
         rows = [row for page in sm.get_paginator(list_op).paginate() for row in page[key]]
     if args.json:
@@ -107,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
             colour = {"InService": "green", "Failed": "red"}.get(status, "yellow")
             cells[1] = f"[{colour}]{status}[/]"
         table.add_row(*cells)
-    console.print(table)
+    out.print(table)
     return 0
