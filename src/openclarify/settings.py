@@ -1,6 +1,6 @@
 """Server settings: one dataclass, filled from command-line flags first, then ``OPENCLARIFY_*`` variables.
 
-Every field is documented here and in ``docs/api-coverage.md``. Settings are passed by constructor to whatever
+Every field is documented here and in ``docs/cli.md``. Settings are passed by constructor to whatever
 needs them; nothing reads the environment after start-up.
 """
 
