@@ -6,6 +6,18 @@ HTTP status codes and envelopes are decided at the edge (``openclarify.wire``), 
 from __future__ import annotations
 
 
+def java_str(value: object) -> str:
+    """A value as AWS's (Java) services print it in validation messages: ``true``, ``[numerical, text]``,
+    ``{Key=value}``; the message quotes it: ``Value '[numerical, text]' at 'member'``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(java_str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_str(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 class ServiceError(Exception):
     """Base of every error a client may see. ``code`` is the AWS error code."""
 

@@ -74,7 +74,7 @@ def test_valid_configs_pass():
 def test_exactly_one_baseline_source(baseline, says):
     error = rejected(config(**{"ShapConfig.ShapBaselineConfig": baseline}))
     assert error.details["member"] == BASELINE
-    assert f"'{BASELINE}'" in error.message
+    assert "'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig'" in error.message  # AWS's spelling
     assert "Exactly one of ShapBaseline and ShapBaselineUri" in error.message
     assert says in error.message
 
@@ -160,6 +160,30 @@ def test_inline_baseline_must_parse(baseline, mime, says):
     error = rejected(config(**changes))
     assert error.details["member"] == f"{BASELINE}.ShapBaseline"
     assert says in error.message
+
+
+def test_messages_are_worded_as_the_shape_checks_and_aws_word_theirs():
+    """lowerCamelCase member paths, Java-style values and the "N validation error(s) detected:" prefix (spec §1.3)."""
+    error = rejected(config(**{"InferenceConfig.FeatureTypes": ["numerical", "numerical", "categorical"]}))
+    assert error.message.startswith(
+        "1 validation error detected: Value '[numerical, numerical, categorical]' at "
+        "'explainerConfig.clarifyExplainerConfig.inferenceConfig.featureTypes' failed to satisfy constraint: "
+    )
+    for mime, baseline in (("application/jsonlines", "[1,2,3]\n{bad"), ("text/csv", '1,"2,3')):
+        changes = {
+            "ShapConfig.ShapBaselineConfig.MimeType": mime,
+            "ShapConfig.ShapBaselineConfig.ShapBaseline": baseline,
+        }
+        error = rejected(config(**changes))
+        assert error.message.startswith(
+            "1 validation error detected: 'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig."
+            f"shapBaseline' failed to satisfy constraint: Member must be valid baseline data (ShapBaseline cannot be "
+            f"parsed as {mime}: "
+        )
+    error = rejected(config(**{"InferenceConfig.ContentTemplate": "{'f':$features}"}))
+    assert "Value '{'f':$features}' at 'explainerConfig.clarifyExplainerConfig.inferenceConfig.contentTemplate'" in (
+        error.message
+    )
 
 
 def test_jsonlines_baseline_uses_features_attribute():

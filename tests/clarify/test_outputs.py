@@ -11,6 +11,7 @@ from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import (
     extract_label_headers,
     extract_scores,
+    output_format,
     parse_cell,
     scores_for_batch,
     split_outputs,
@@ -174,3 +175,12 @@ def test_fast_path_matches_general_path(case):
     body = "\n".join(",".join(repr(v) for v in row) for row in rows) + "\n"
     inference = InferenceConfig(probability_index=1)
     assert scores(body, "text/csv", n, inference).tolist() == [[row[1]] for row in rows]
+
+
+def test_a_model_answer_without_content_type_says_so():
+    for missing in (None, ""):
+        with pytest.raises(ModelError) as info:
+            output_format(missing)
+        assert info.value.message.startswith("The model answered without a content type; explanations need")
+    with pytest.raises(ModelError, match="answered with content type 'text/plain'"):
+        output_format("text/plain")

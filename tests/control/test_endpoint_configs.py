@@ -118,9 +118,19 @@ def test_several_violations_are_counted_and_list_paths_are_aws_style(sagemaker, 
 @pytest.mark.parametrize(
     ("edit", "member"),
     [
-        (lambda c: c["ShapConfig"]["ShapBaselineConfig"].update(ShapBaselineUri="s3://b/k"), "ShapBaselineConfig"),
-        (lambda c: c.update(EnableExplanations="[0]>>"), "EnableExplanations"),
-        (lambda c: c["InferenceConfig"].update(ContentTemplate='{"f":1}'), "ContentTemplate"),
+        (
+            lambda c: c["ShapConfig"]["ShapBaselineConfig"].update(ShapBaselineUri="s3://b/k"),
+            "shapConfig.shapBaselineConfig",
+        ),
+        (lambda c: c.update(EnableExplanations="[0]>>"), "enableExplanations"),
+        (lambda c: c["InferenceConfig"].update(ContentTemplate='{"f":1}'), "inferenceConfig.contentTemplate"),
+        (
+            lambda c: c["ShapConfig"]["ShapBaselineConfig"].update(
+                MimeType="application/jsonlines", ShapBaseline="[1,2,3,4]\n{bad"
+            ),
+            "shapConfig.shapBaselineConfig.shapBaseline",
+        ),
+        (lambda c: c["InferenceConfig"].update(FeatureTypes=["numerical"] * 4), "inferenceConfig.featureTypes"),
     ],
 )
 def test_clarify_semantic_checks_name_the_member(sagemaker, model, edit, member):
@@ -133,7 +143,24 @@ def test_clarify_semantic_checks_name_the_member(sagemaker, model, edit, member)
         ExplainerConfig=config,
     )
     assert error["Code"] == "ValidationException"
-    assert member in error["Message"]
+    # Named as the shape checks name members (spec §1.3: lowerCamelCase, dot-joined).
+    assert error["Message"].startswith("1 validation error detected: ")
+    assert f"'explainerConfig.clarifyExplainerConfig.{member}' failed to satisfy constraint: " in error["Message"]
+
+
+def test_clarify_checks_print_lists_as_aws_does(sagemaker, model):
+    config = copy.deepcopy(EXPLAINER)
+    config["ClarifyExplainerConfig"]["InferenceConfig"]["FeatureTypes"] = ["numerical", "categorical"] * 2
+    error = client_error(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=unique("cfg"),
+        ProductionVariants=[variant(model)],
+        ExplainerConfig=config,
+    )
+    assert error["Message"].startswith(
+        "1 validation error detected: Value '[numerical, categorical, numerical, categorical]' at "
+        "'explainerConfig.clarifyExplainerConfig.inferenceConfig.featureTypes' failed to satisfy constraint: "
+    )
 
 
 def test_missing_model_duplicate_and_missing_config(sagemaker, model):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from tests.control.helpers import client_error, unique
+from tests.control.helpers import FAST_WAIT, client_error, unique, variant
 
 
 def test_ping(server):
@@ -96,3 +98,93 @@ def test_list_endpoint_configs_and_endpoints_filter_by_status(sagemaker):
     assert all(e["EndpointStatus"] == "Deleting" for e in endpoints)
     error = client_error(sagemaker.list_endpoints, StatusEquals="Sleeping")
     assert "Member must satisfy enum value set" in error["Message"]
+
+
+# -- NextToken is a cursor: items created or deleted between pages are neither skipped nor repeated ----------------
+
+
+def test_deleting_each_page_while_paging_reaches_every_config(sagemaker, model_files):
+    """The audit's repro: with offset tokens, deleting the items of each page made the next page skip as many."""
+    model = unique("pgm")
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    sagemaker.create_model(ModelName=model, PrimaryContainer=container)
+    prefix = unique("tmp")
+    names = [f"{prefix}-{i:02d}" for i in range(12)]
+    for name in names:
+        sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant(model)])
+    deleted = []
+    paginator = sagemaker.get_paginator("list_endpoint_configs")
+    for page in paginator.paginate(NameContains=prefix, PaginationConfig={"PageSize": 4}):
+        for item in page["EndpointConfigs"]:
+            sagemaker.delete_endpoint_config(EndpointConfigName=item["EndpointConfigName"])
+            deleted.append(item["EndpointConfigName"])
+    assert sorted(deleted) == names
+    assert sagemaker.list_endpoint_configs(NameContains=prefix)["EndpointConfigs"] == []
+
+
+def test_models_deleted_or_created_between_pages_are_each_listed_once(sagemaker, model_files):
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    prefix = unique("cur")
+    for suffix in ("b", "d", "f", "h", "j"):
+        sagemaker.create_model(ModelName=f"{prefix}-{suffix}", PrimaryContainer=container)
+    query = {"NameContains": prefix, "SortBy": "Name", "SortOrder": "Ascending", "MaxResults": 2}
+    first = sagemaker.list_models(**query)
+    assert [m["ModelName"][-1] for m in first["Models"]] == ["b", "d"]
+    # Before the cursor, two new names and a deleted one change nothing after it (an offset token would show d
+    # again); after it, a new name shows and a deleted one does not.
+    sagemaker.create_model(ModelName=f"{prefix}-a", PrimaryContainer=container)
+    sagemaker.create_model(ModelName=f"{prefix}-c", PrimaryContainer=container)
+    sagemaker.delete_model(ModelName=f"{prefix}-b")
+    sagemaker.create_model(ModelName=f"{prefix}-g", PrimaryContainer=container)
+    sagemaker.delete_model(ModelName=f"{prefix}-h")
+    second = sagemaker.list_models(**query, NextToken=first["NextToken"])
+    assert [m["ModelName"][-1] for m in second["Models"]] == ["f", "g"]
+    third = sagemaker.list_models(**query, NextToken=second["NextToken"])
+    assert [m["ModelName"][-1] for m in third["Models"]] == ["j"]
+    assert "NextToken" not in third
+
+
+def test_endpoints_created_between_pages_do_not_repeat_items(sagemaker, model_files):
+    model = unique("pge")
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    sagemaker.create_model(ModelName=model, PrimaryContainer=container)
+    config = unique("pge-config")
+    sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant(model)])
+    prefix = unique("pge")
+    names = [f"{prefix}-{suffix}" for suffix in ("b", "c", "d")]
+    for name in names:
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    try:
+        query = {"NameContains": prefix, "SortBy": "Name", "SortOrder": "Ascending", "MaxResults": 2}
+        first = sagemaker.list_endpoints(**query)
+        assert [e["EndpointName"] for e in first["Endpoints"]] == names[:2]
+        names.append(f"{prefix}-a")  # sorts first: an offset token would show c again
+        sagemaker.create_endpoint(EndpointName=names[-1], EndpointConfigName=config)
+        second = sagemaker.list_endpoints(**query, NextToken=first["NextToken"])
+        assert [e["EndpointName"] for e in second["Endpoints"]] == names[2:3]
+        assert "NextToken" not in second
+    finally:
+        for name in names:
+            sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+            sagemaker.delete_endpoint(EndpointName=name)
+
+
+def test_a_token_is_bound_to_its_operation(sagemaker, listed_models):
+    token = sagemaker.list_models(MaxResults=1)["NextToken"]
+    for call in (sagemaker.list_endpoints, sagemaker.list_endpoint_configs):
+        error = client_error(call, MaxResults=1, NextToken=token)
+        assert error == {
+            "Code": "ValidationException",
+            "Message": "Invalid pagination token: it does not belong to this request.",
+        }
+    assert sagemaker.list_models(MaxResults=1, NextToken=token)["Models"]
+
+
+def test_an_edited_token_is_refused(sagemaker, listed_models):
+    prefix = listed_models[0][:-2]
+    token = sagemaker.list_models(NameContains=prefix, SortBy="Name", MaxResults=1)["NextToken"]
+    data = json.loads(base64.urlsafe_b64decode(token))
+    for edit in ({"k": [12.5, "x"]}, {"k": ["zzz"]}, {"o": 1}, {"h": "0" * 16}):
+        forged = base64.urlsafe_b64encode(json.dumps({**data, **edit}).encode()).decode()
+        error = client_error(sagemaker.list_models, NameContains=prefix, SortBy="Name", NextToken=forged)
+        assert error["Code"] == "ValidationException"

@@ -153,6 +153,62 @@ def test_bad_input_is_a_validation_error(sagemaker_runtime, xgb_endpoint, body, 
     assert words in error["Message"]
 
 
+def test_a_request_without_content_type_is_told_it_is_missing(sagemaker_runtime, xgb_endpoint):
+    error = error_of(sagemaker_runtime.invoke_endpoint, EndpointName=xgb_endpoint, Body=b"0.1,0.2,0.3,0.4,0.5")
+    assert (error["Code"], error["status"]) == ("ValidationError", 400)
+    assert error["Message"] == (
+        "The request has no content type; explanations need ContentType text/csv or application/jsonlines."
+    )
+
+
+FINITE = "0.1,0.2,0.3,0.4,0.5"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "where"),
+    [
+        (f"{FINITE}\n0.1,nan,0.3,0.4,0.5\n", "text/csv", 'Record 2, column 2: "nan"'),
+        (f"{FINITE}\n0.1,0.2,0.3,0.4,-inf\n", "text/csv", 'Record 2, column 5: "-inf"'),
+        (f"[{FINITE}]\n[0.1,NaN,0.3,0.4,0.5]\n", "application/jsonlines", "Record 2, column 2: NaN"),
+        (f"[0.1,0.2,1e999,0.4,0.5]\n[{FINITE}]\n", "application/jsonlines", "Record 1, column 3: Infinity"),
+    ],
+)
+def test_nan_or_infinity_in_a_record_to_explain_is_a_validation_error(
+    sagemaker_runtime, xgb_endpoint, body, content_type, where
+):
+    """The client's values, not the model's failure: 400 naming the record, as for any other bad cell."""
+    error = error_of(sagemaker_runtime.invoke_endpoint, EndpointName=xgb_endpoint, Body=body, ContentType=content_type)
+    assert (error["Code"], error["status"]) == ("ValidationError", 400)
+    assert error["Message"].startswith(f"{where} is not a finite number; a record to explain needs finite features")
+
+
+@pytest.mark.parametrize("content_type", ["text/csv", "application/jsonlines"])
+def test_nan_in_a_record_left_unexplained_is_predicted_as_missing(
+    sagemaker_runtime, xgb_endpoint, trained, content_type
+):
+    rows = np.array([[0.1, 0.2, 0.3, 0.4, 0.5], [0.9, np.nan, -0.3, 0.4, 0.5]])
+    p = trained[XGB].predict(rows)  # XGBoost reads NaN as a missing value
+    assert p[0] != p[1]
+    middle = repr(float(p.mean()))
+    expression = f"[0]>`{middle}`" if p[0] > p[1] else f"[0]<`{middle}`"  # record 1 only
+    if content_type == "text/csv":
+        body = "0.1,0.2,0.3,0.4,0.5\n0.9,nan,-0.3,0.4,0.5\n"
+    else:
+        body = "[0.1,0.2,0.3,0.4,0.5]\n[0.9,NaN,-0.3,0.4,0.5]\n"
+    answer = call(
+        sagemaker_runtime,
+        xgb_endpoint,
+        body,
+        ContentType=content_type,
+        Accept="text/csv",
+        EnableExplanations=expression,
+    )
+    first, second = answer["explanations"]["kernel_shap"]
+    assert len(first) == 5 and second is None
+    predicted = [float(v) for v in answer["predictions"]["data"].split()]
+    assert predicted == pytest.approx(p.tolist(), abs=1e-9)
+
+
 def test_a_body_over_6_mib_is_a_validation_error(sagemaker_runtime, xgb_endpoint):
     body = ("0.1,0.2,0.3,0.4,0.5\n" * (6 * 1024 * 1024 // 20 + 10)).encode()
     error = error_of(sagemaker_runtime.invoke_endpoint, EndpointName=xgb_endpoint, Body=body, ContentType="text/csv")
@@ -171,6 +227,36 @@ def test_unknown_endpoint_and_variant(sagemaker_runtime, xgb_endpoint):
         TargetVariant="Other",
     )
     assert error["Code"] == "ValidationError" and "Other" in error["Message"]
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "message"),
+    [
+        ("TargetModel", "model.tar.gz", "TargetModel is not supported: this server has no multi-model endpoints."),
+        (
+            "InferenceComponentName",
+            "component",
+            "InferenceComponentName is not supported: this server has no inference components.",
+        ),
+        ("SessionId", "NEW_SESSION", "SessionId is not supported: this server has no stateful sessions."),
+        (
+            "TargetContainerHostname",
+            "primary",
+            "TargetContainerHostname is not supported: a model here runs one container, invoked as a whole.",
+        ),
+    ],
+)
+def test_members_without_an_implementation_are_refused_not_ignored(
+    sagemaker_runtime, xgb_endpoint, member, value, message
+):
+    error = error_of(
+        sagemaker_runtime.invoke_endpoint,
+        EndpointName=xgb_endpoint,
+        Body=b"0.1,0.2,0.3,0.4,0.5",
+        ContentType="text/csv",
+        **{member: value},
+    )
+    assert (error["Code"], error["status"], error["Message"]) == ("ValidationError", 400, message)
 
 
 # -- model errors are ModelError (424) with the container's status ------------------------------------------------
@@ -265,6 +351,40 @@ def test_extended_response_adds_details_and_keeps_clarify_members(
         assert item["model_rows"] == len(baseline) * 30
         assert isinstance(item["seed"], int)
         assert item["deadline_reached"] is False
+
+
+# -- Seed ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [-5, -1, -(2**31)])
+def test_a_negative_seed_is_a_valid_seed_with_reproducible_explanations(
+    sagemaker, sagemaker_runtime, trained, records, baseline, seed
+):
+    """Seed is a plain Integer in SageMaker's API model (no minimum): a negative one is accepted and fixes the
+    sample like any other (it is mapped to the engine's non-negative range, services.explanations.engine_seed)."""
+    explainer = shap_config(baseline, Seed=seed, NumberOfSamples=8)  # 8 of 30 coalitions: sampled, not exact
+    name = deploy(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, explainer)
+    body = csv_body(records[:2])
+    answers = [
+        call(sagemaker_runtime, name, body, ContentType="text/csv", CustomAttributes="openclarify-extended=true")
+        for _ in range(2)
+    ]
+    assert answers[0] == answers[1]
+    details = answers[0]["openclarify"]["kernel_shap"]
+    assert all(item["exact"] is False for item in details)
+    assert all(item["seed"] == seed for item in details)  # the Seed to set to reproduce it, as configured
+
+
+def test_a_negative_seed_fixes_the_sample_of_a_container_endpoint_too(
+    sagemaker, sagemaker_runtime, container, records, baseline
+):
+    """Endpoints with the same negative Seed answer alike; its positive counterpart is another Seed."""
+    answers = []
+    for seed in (-7, -7, 7):
+        name = deploy(sagemaker, {"Image": container.url}, shap_config(baseline, Seed=seed, NumberOfSamples=8))
+        answers.append(call(sagemaker_runtime, name, csv_body(records[:1]), ContentType="text/csv"))
+    assert answers[0] == answers[1]
+    assert answers[0]["explanations"] != answers[2]["explanations"]
 
 
 # -- baselines at deployment ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from openclarify.clarify._jmespath import InvalidExpression, compile_expression
 from openclarify.clarify.baseline import SUPPORTED_MIME_TYPES, parse_baseline
 from openclarify.clarify.records import CSV, FEATURES_PLACEHOLDER, media_type
-from openclarify.errors import ValidationException
+from openclarify.errors import ValidationException, java_str
 
 ROOT = "ExplainerConfig.ClarifyExplainerConfig"
 INFERENCE = f"{ROOT}.InferenceConfig"
@@ -86,13 +86,14 @@ class ClarifyConfig:
 
 
 def _invalid(member: str, reason: str, value: Any = None) -> ValidationException:
-    shown = "" if value is None else f"Value {json.dumps(value) if not isinstance(value, str) else repr(value)} at "
-    message = (
-        f"1 validation error detected: {shown}'{member}' failed to satisfy constraint: {reason}"
-        if shown
-        else f"1 validation error detected: '{member}' failed to satisfy constraint: {reason}"
+    """AWS's validation message, as the shape checks word theirs: the member path in lowerCamelCase
+    (``explainerConfig.clarifyExplainerConfig.…``, spec §1.3) and the value printed Java-style (``[numerical, text]``).
+    ``details["member"]`` keeps the API's own spelling of the path."""
+    at = ".".join(part[:1].lower() + part[1:] for part in member.split("."))
+    shown = "" if value is None else f"Value '{java_str(value)}' at "
+    return ValidationException(
+        f"1 validation error detected: {shown}'{at}' failed to satisfy constraint: {reason}", member=member
     )
-    return ValidationException(message, member=member)
 
 
 def _compile_jmespath(member: str, expression: Any) -> None:
@@ -167,10 +168,10 @@ def validate_explainer_config(explainer_config: Mapping[str, Any]) -> None:
         member = f"{BASELINE}.ShapBaseline"
         try:
             parsed = parse_baseline(
-                baseline["ShapBaseline"], mime_type, inference.get("FeaturesAttribute"), source=member
+                baseline["ShapBaseline"], mime_type, inference.get("FeaturesAttribute"), source="ShapBaseline"
             )
         except ValidationException as exc:
-            raise ValidationException(exc.message, member=member) from exc
+            raise _invalid(member, f"Member must be valid baseline data ({exc.message.rstrip('.')})") from exc
         for name, values in (("FeatureHeaders", feature_headers), ("FeatureTypes", feature_types)):
             if values is not None and len(values) != parsed.width:
                 raise _invalid(

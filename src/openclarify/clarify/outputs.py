@@ -50,9 +50,10 @@ def output_format(content_type: str | None) -> str:
         return CSV
     if kind in JSONLINES_ALIASES:
         return JSONLINES
+    answered = f"with content type {content_type!r}" if kind else "without a content type"
     raise _fail(
-        f"The model answered with content type {content_type!r}; explanations need text/csv or "
-        "application/jsonlines output. Set Accept on the request or configure the container's output format."
+        f"The model answered {answered}; explanations need text/csv or application/jsonlines output. Set Accept on "
+        "the request or configure the container's output format."
     )
 
 

@@ -72,11 +72,21 @@ def parse_records(body: bytes | str, content_type: str | None, features_attribut
     elif kind == JSONLINES:
         records = parse_jsonlines(body, features_attribute)
     else:
-        raise ValidationError(
-            f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."
-        )
+        raise unsupported_content_type(content_type)
     require_same_width(records)
     return records
+
+
+def unsupported_content_type(content_type: str | None) -> ValidationError:
+    """The error for a request whose records cannot be read. Clarify documents ContentType as required for
+    explanations, so a request without one is told so (not that a content type "None" is unsupported)."""
+    if not media_type(content_type):
+        return ValidationError(
+            "The request has no content type; explanations need ContentType text/csv or application/jsonlines."
+        )
+    return ValidationError(
+        f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."
+    )
 
 
 def parse_csv(body: bytes | str, what: str = "record") -> list[Record]:
@@ -220,9 +230,7 @@ def serialize_rows(
                 "'{\"features\":$features}') so that synthetic records can be sent to the model."
             )
         return [jsonlines_line(row, content_template).encode() for row in rows]
-    raise ValidationError(
-        f"Content type {content_type!r} is not supported for explanations; use text/csv or application/jsonlines."
-    )
+    raise unsupported_content_type(content_type)
 
 
 def csv_line(row: Sequence[Any]) -> str:

@@ -44,8 +44,6 @@ class EndpointConfigService:
             seen.add(vname.lower())
             if not variant.get("ModelName"):
                 raise ValidationException(f"ProductionVariant '{vname}' needs a ModelName.")
-            if variant.get("ServerlessConfig"):
-                raise ValidationException("ServerlessConfig is not supported; use InitialInstanceCount.")
             if not self._models.exists(variant["ModelName"]):
                 raise self._models.not_found(variant["ModelName"])
         if all(float(v.get("InitialVariantWeight", 1.0)) == 0 for v in params["ProductionVariants"]):
@@ -75,7 +73,9 @@ class EndpointConfigService:
 
     def list(self, params: Mapping[str, Any]) -> Page[EndpointConfigRow]:
         rows = self._store.list_endpoint_configs()
-        return paginate(rows, params, name=lambda r: r.name, created=lambda r: r.creation_time)
+        return paginate(
+            rows, params, name=lambda r: r.name, created=lambda r: r.creation_time, operation="ListEndpointConfigs"
+        )
 
     def delete(self, name: str) -> None:
         # Allowed while endpoints use it, as in SageMaker: endpoints keep a snapshot of what they deployed.

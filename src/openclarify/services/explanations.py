@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -314,6 +315,8 @@ def run_explained(
         return answer([])
     label_headers = extract_label_headers(outputs, inference)
     selected = [i for i, chosen in enumerate(decisions) if chosen]
+    if matrix is not None:
+        _require_finite(records, matrix, selected)
     scores = extract_scores(
         ModelOutputs(records=tuple(outputs.records[i] for i in selected), csv=outputs.csv), inference
     )
@@ -386,6 +389,44 @@ def run_explained(
     return answer(explanations, label_headers)
 
 
+def _require_finite(records: Sequence[Record], matrix: np.ndarray, selected: Sequence[int]) -> None:
+    """NaN and infinity are the client's values, not the model's: a numeric model reads them as missing, so a record
+    holding one is predicted, and may go unexplained. The engine explains finite features only, so a record selected
+    for explanation with one is a bad request (ValidationError naming it) rather than a ModelError."""
+    for i in selected:
+        bad = np.flatnonzero(~np.isfinite(matrix[i]))
+        if bad.size:
+            j = int(bad[0])
+            raise ValidationError(
+                f"Record {i + 1}, column {j + 1}: {json.dumps(records[i][j])} is not a finite number; a record to "
+                "explain needs finite features (NaN and infinity are accepted only in records that EnableExplanations "
+                "leaves unexplained)."
+            )
+
+
+def engine_seed(seed: int | None) -> int | None:
+    """The engine's seed for Clarify's ``ShapConfig.Seed``, or None without one.
+
+    Seed is an Integer with no minimum in SageMaker's API model, so any int32 is valid, negative ones included; the
+    engine takes non-negative seeds only. A negative Seed becomes its 32-bit two's-complement value (-1 → 2^32 − 1,
+    -2^31 → 2^31): Seeds 0 to 2^31 − 1 keep their value, and no two Seeds share an engine seed, so a negative Seed
+    reproduces its explanations as any other does.
+    """
+    return None if seed is None else seed & 0xFFFF_FFFF
+
+
+def clarify_seed(seed: int) -> int:
+    """The Seed that reproduces a result made with engine seed ``seed`` (``engine_seed``'s inverse). Seeds drawn
+    without a Seed are below 2^31, so they are reported as they are."""
+    return seed - (1 << 32) if seed >= 1 << 31 else seed
+
+
+def _seed(config: ClarifyConfig) -> int:
+    """The engine seed of one explanation: the endpoint's Seed, else a fresh one (reported in the extended answer)."""
+    seed = engine_seed(config.shap.seed)
+    return draw_seed() if seed is None else seed
+
+
 def _designs(prepared: PreparedExplainer) -> dict[tuple, Any] | None:
     # With a fixed Seed every record of a given width gets the same coalition design: plan it once.
     return prepared.designs if prepared.config.shap.seed is not None else None
@@ -440,7 +481,7 @@ def _explain_in_process(
         x,
         prepared.matrix,
         number_of_samples=prepared.config.shap.number_of_samples,
-        seed=prepared.config.shap.seed,
+        seed=engine_seed(prepared.config.shap.seed),
         link=_link(prepared.config),
         fx=fx,
         baseline_outputs=base_scores,
@@ -475,7 +516,7 @@ def _explain_remote(
     m = len(record)
     d = fx.shape[0]
     inference = config.inference
-    seed = config.shap.seed if config.shap.seed is not None else draw_seed()
+    seed = _seed(config)
     budget = clarify_n_samples(m, config.shap.number_of_samples)
     groups = group_baseline(b, m, budget, _link(config))  # type: ignore[arg-type]
     group_rows = [[rows[i] for i in members] for members in groups]
@@ -579,7 +620,7 @@ def _explain_text(
         fx=fx,
         base_scores=base_scores,
         number_of_samples=config.shap.number_of_samples,
-        seed=config.shap.seed if config.shap.seed is not None else draw_seed(),
+        seed=_seed(config),
         link=_link(config),
         max_rows=IN_PROCESS_ROWS if remote is None else CHUNK_ROWS,
         check=deadline.check,
@@ -599,6 +640,6 @@ def _details(result: Explanation) -> ExplanationDetails:
         else tuple(tuple(float(v) for v in row) for row in result.standard_errors),
         exact=bool(result.exact),
         model_rows=int(result.model_rows),
-        seed=int(result.seed),
+        seed=clarify_seed(int(result.seed)),
         deadline_reached=not result.complete,
     )

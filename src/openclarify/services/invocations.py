@@ -57,6 +57,7 @@ from openclarify.services.explanations import (
     remote_baseline_scores,
     run_explained,
 )
+from openclarify.services.unimplemented import refuse_unimplemented_invocation
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,10 @@ class InvokeRequest:
     target_model: str | None = None
     inference_id: str | None = None
     enable_explanations: str | None = None
+    # Members this server refuses (services.unimplemented): read so that they are refused, not ignored.
+    inference_component_name: str | None = None
+    session_id: str | None = None
+    target_container_hostname: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,8 +247,7 @@ class InvocationService:
                 f"The request body is {len(request.body)} bytes; InvokeEndpoint accepts at most {MAX_BODY_BYTES} "
                 "bytes (6 MiB)."
             )
-        if request.target_model is not None:
-            raise ValidationError("TargetModel is not supported: this server has no multi-model endpoints.")
+        refuse_unimplemented_invocation(request)
         live = self._live(request.endpoint_name)
         variant = live.pick_variant(request.target_variant)
         prepared: PreparedExplainer | None = live.extras.get(EXTRAS_KEY)

@@ -100,7 +100,13 @@ class ModelService:
             raise self.not_found(name) from None
 
     def list(self, params: Mapping[str, Any]) -> Page[ModelRow]:
-        return paginate(self._store.list_models(), params, name=lambda r: r.name, created=lambda r: r.creation_time)
+        return paginate(
+            self._store.list_models(),
+            params,
+            name=lambda r: r.name,
+            created=lambda r: r.creation_time,
+            operation="ListModels",
+        )
 
     def delete(self, name: str) -> None:
         # SageMaker allows deleting a model that endpoints use; running endpoints keep their snapshot.

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from openclarify.errors import InternalFailure, ServiceError, UnknownOperation
+from openclarify.services.unimplemented import refuse_unimplemented
 from openclarify.wire import awsjson
 from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
 from openclarify.wire.spec import ShapeValidator
@@ -32,6 +33,7 @@ def control_plane(cp: ControlPlane, validator: ShapeValidator) -> Callable[[Requ
                 raise UnknownOperation(f"Operation '{target or '(no X-Amz-Target)'}' is not supported by this server.")
             params = awsjson.parse_body(body)
             validator.validate(operation, params)
+            refuse_unimplemented(operation, params)  # members the shapes allow and this server does not serve
             return awsjson.ok(await OPERATIONS[operation](cp, params), request_id)
         except ServiceError as exc:
             return awsjson.error(exc, awsjson.status_for(exc.code), request_id)

@@ -39,6 +39,9 @@ _HEADERS: dict[str, tuple[str, int]] = {
     "X-Amzn-SageMaker-Target-Model": ("target_model", 1024),
     "X-Amzn-SageMaker-Inference-Id": ("inference_id", 64),
     "X-Amzn-SageMaker-Enable-Explanations": ("enable_explanations", 64),
+    "X-Amzn-SageMaker-Inference-Component": ("inference_component_name", 63),
+    "X-Amzn-SageMaker-Session-Id": ("session_id", 256),
+    "X-Amzn-SageMaker-Target-Container-Hostname": ("target_container_hostname", 63),
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from openclarify.errors import ValidationException
+from openclarify.errors import ValidationException, java_str
 
 # (shape name, member name) → constraint kinds we do not enforce, and why.
 RELAXED: dict[tuple[str, str], frozenset[str]] = {
@@ -53,17 +53,6 @@ def _lower_camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _java_str(value: Any) -> str:
-    """Values are quoted the way AWS's Java services print them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(_java_str(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_java_str(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
 class ShapeValidator:
     def __init__(self, model: ServiceModel | None = None) -> None:
         self.model = model or sagemaker_model()
@@ -90,7 +79,7 @@ class ShapeValidator:
         at = path or "body"
 
         def fail(constraint: str) -> str:
-            return f"Value '{_java_str(value)}' at '{at}' failed to satisfy constraint: Member must {constraint}"
+            return f"Value '{java_str(value)}' at '{at}' failed to satisfy constraint: Member must {constraint}"
 
         kind = shape.type_name
         meta = shape.metadata
@@ -177,6 +166,6 @@ def _length(fail: Any, length: int, meta: dict[str, Any]) -> Iterator[str]:
 
 def _range(fail: Any, value: float, meta: dict[str, Any]) -> Iterator[str]:
     if "min" in meta and value < meta["min"]:
-        yield fail(f"have value greater than or equal to {_java_str(meta['min'])}")
+        yield fail(f"have value greater than or equal to {java_str(meta['min'])}")
     if "max" in meta and value > meta["max"]:
-        yield fail(f"have value less than or equal to {_java_str(meta['max'])}")
+        yield fail(f"have value less than or equal to {java_str(meta['max'])}")
