@@ -57,6 +57,7 @@ from openclarify.services.explanations import (
     remote_baseline_scores,
     run_explained,
 )
+from openclarify.services.output_checks import check_output_fields
 from openclarify.services.unimplemented import refuse_unimplemented_invocation
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ class InvocationService:
                         f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: {exc}."
                     ) from exc
                 cached.raw_scores = np.asarray(raw, dtype=np.float64)
+                check_output_fields(prepared.config.inference, cached.raw_scores, variant.name, variant.model_name)
                 return cached
             if prepared.matrix is None:
                 raise ValidationException(
@@ -199,6 +201,8 @@ class InvocationService:
                     f"Variant {variant.name}: model {variant.model_name} gave no finite score for every SHAP "
                     "baseline row."
                 )
+            # ProbabilityIndex and LabelHeaders against the columns the model really answers (services.output_checks).
+            check_output_fields(prepared.config.inference, raw, variant.name, variant.model_name)
             cached.raw_scores = raw
             return cached
         # A remote container must score the baseline in its own MimeType now; other formats are cached on demand.
