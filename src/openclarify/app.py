@@ -109,7 +109,8 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         components.store.migrate()
-        # Endpoints that were InService come back before the first request is served.
+        # Endpoints come back in the background: a slow model or a container that is down must not keep the server
+        # from answering /ping and the control plane (EndpointService.restore).
         await components.control_plane.endpoints.restore()
         try:
             yield

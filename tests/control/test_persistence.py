@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -35,7 +36,12 @@ def test_everything_is_back_after_a_restart(tmp_path, model_root, model_files, b
         server.stop()
         server.start()
         sm = server.client("sagemaker")
-        # Restored before the server answers its first request: InService at once, no waiting.
+        # InService at once; the model loads again in the background, and the first invocation waits for it.
+        assert sm.describe_endpoint(EndpointName="persist-ep")["EndpointStatus"] == "InService"
+        answer = server.client("sagemaker-runtime").invoke_endpoint(
+            EndpointName="persist-ep", Body=b"0.5,0.5,0,0", ContentType="text/csv"
+        )
+        assert json.loads(answer["Body"].read())["explanations"]["kernel_shap"][0]
         after = sm.describe_endpoint(EndpointName="persist-ep")
         assert after["EndpointStatus"] == "InService"
         for key in ("EndpointArn", "EndpointConfigName", "CreationTime", "ExplainerConfig", "ProductionVariants"):

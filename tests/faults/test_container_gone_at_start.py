@@ -1,44 +1,91 @@
-"""An endpoint whose container is gone when the server starts goes Failed with a FailureReason (no retry loop).
+"""An endpoint that was InService stays InService when its model container is gone at a server restart.
 
-The server tries the container's /ping for ``container_startup_timeout_seconds`` (3 s in tests) while it restores
-endpoints, then records Failed; DeleteEndpoint and a fresh CreateEndpoint are the way back, as on SageMaker.
+The server answers at once and loads the endpoint again in the background, retrying the container's /ping with
+backoff. Until it loads, invocations get ServiceUnavailable (503, retried by boto3) naming the container and the
+failed health check, and DescribeEndpoint shows the variant Creating with the same reason; once the container is
+back the endpoint serves again, with no DeleteEndpoint/CreateEndpoint round trip (SageMaker never fails a serving
+endpoint because its container restarted).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
+import pytest
+from botocore.exceptions import ClientError
 from tests.conftest import LiveServer
 from tests.faults.conftest import FaultContainer
-from tests.invoke.conftest import FAST_WAIT, deploy
+from tests.invoke.conftest import deploy, shap_config
+
+DEADLINE = 3.0
 
 
-def test_an_endpoint_whose_container_is_gone_at_start_fails_with_a_reason(tmp_path, model_root):
+def invoke_error(runtime, name: str) -> tuple[dict, dict]:
+    with pytest.raises(ClientError) as info:
+        runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3", ContentType="text/csv")
+    return info.value.response["Error"], info.value.response["ResponseMetadata"]
+
+
+def test_an_in_service_endpoint_whose_container_is_gone_at_start_stays_in_service(tmp_path, model_root):
     container = FaultContainer().start()
-    server = LiveServer(tmp_path / "data", [model_root]).start()
+    # Repro: a 15 s startup timeout kept the server unreachable for 16 s, then failed the endpoints.
+    env = {"OPENCLARIFY_CONTAINER_STARTUP_TIMEOUT_SECONDS": "15", "OPENCLARIFY_INVOKE_DEADLINE_SECONDS": str(DEADLINE)}
+    server = LiveServer(tmp_path / "data", [model_root], env=env).start()
     try:
         sagemaker = server.client("sagemaker")
-        name = deploy(sagemaker, {"Image": container.url})
+        plain = deploy(sagemaker, {"Image": container.url})
+        explained = deploy(sagemaker, {"Image": container.url}, shap_config("0,0,0", NumberOfSamples=6))
         container.stop()
         server.stop()
         started = time.monotonic()
         server.start()
-        assert time.monotonic() - started < 15  # the 3 s startup timeout, not a hang
-        sagemaker = server.client("sagemaker")
-        described = sagemaker.describe_endpoint(EndpointName=name)
-        assert described["EndpointStatus"] == "Failed"
-        reason = described["FailureReason"]
-        assert container.url in reason and "/ping" in reason, reason
-        # The way back: delete it, bring the container up, create it again.
-        sagemaker.delete_endpoint(EndpointName=name)
-        sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
+        assert time.monotonic() - started < 5, "the server waited for the container before answering"
+        sagemaker, runtime = server.client("sagemaker"), server.client("sagemaker-runtime")
+        for name in (plain, explained):
+            described = sagemaker.describe_endpoint(EndpointName=name)
+            assert described["EndpointStatus"] == "InService"
+            assert "FailureReason" not in described
+            assert described["ProductionVariants"][0]["VariantStatus"][0]["Status"] == "Creating"
+
+        # Once an attempt has failed, invocations say why. Each waits for the endpoint at most half its deadline, and
+        # boto3 retries the 503 (these clients allow one retry): two waits of 1.5 s.
+        limit = time.monotonic() + 30
+        while True:
+            asked = time.monotonic()
+            error, meta = invoke_error(runtime, plain)
+            waited = time.monotonic() - asked
+            assert error["Code"] == "ServiceUnavailable" and meta["HTTPStatusCode"] == 503, error
+            assert meta["HTTPHeaders"]["retry-after"] == "5"
+            assert waited < DEADLINE + 1.5, waited
+            if "/ping" in error["Message"] or time.monotonic() > limit:
+                break
+        assert container.url in error["Message"] and "InService" in error["Message"], error
+        assert invoke_error(runtime, explained)[0]["Code"] == "ServiceUnavailable"
+        status = sagemaker.describe_endpoint(EndpointName=plain)["ProductionVariants"][0]["VariantStatus"][0]
+        assert container.url in status["StatusMessage"] and "/ping" in status["StatusMessage"], status
+        assert sagemaker.describe_endpoint(EndpointName=plain)["EndpointStatus"] == "InService"
+        assert "could not be loaded again after the restart" in server.log()
+
+        # The container comes back on its port: both endpoints serve again on their own.
         container.start()
-        config = described["EndpointConfigName"]
-        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
-        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
-        runtime = server.client("sagemaker-runtime")
-        answer = runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3", ContentType="text/csv")
-        assert float(answer["Body"].read()) > 0.5
+        limit = time.monotonic() + 30
+        for name in (plain, explained):
+            while True:
+                try:
+                    answer = runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3", ContentType="text/csv")
+                    break
+                except ClientError as exc:
+                    assert exc.response["Error"]["Code"] == "ServiceUnavailable", exc.response["Error"]
+                    assert time.monotonic() < limit, "the endpoint was not loaded again once its container was back"
+            body = answer["Body"].read()
+            if name == plain:
+                assert float(body) > 0.5
+            else:
+                assert len(json.loads(body)["explanations"]["kernel_shap"][0]) == 3
+            described = sagemaker.describe_endpoint(EndpointName=name)
+            assert described["EndpointStatus"] == "InService"
+            assert "VariantStatus" not in described["ProductionVariants"][0]
     finally:
         server.stop()
         container.stop()

@@ -50,13 +50,15 @@ class HttpContainerRuntime(Runtime):
         # Requests in flight on the event loop, held here until they settle: one given up on by its invocation has
         # nobody else referring to it, and the loop keeps only weak references to tasks.
         self._requests: set[asyncio.Future] = set()
+        # Set by close(): a health check still waiting (its deployment was cancelled) gives up at its next /ping.
+        self._closed = threading.Event()
 
     def load(self) -> None:
         """Wait until the container answers ``GET /ping`` with 200, up to the startup timeout."""
         deadline = time.monotonic() + self.spec.startup_timeout_seconds
         last = "no answer"
         with httpx.Client(timeout=_PING_TIMEOUT) as client:
-            while True:
+            while not self._closed.is_set():
                 try:
                     response = client.get(self._base + "/ping")
                     if response.status_code == 200:
@@ -69,7 +71,8 @@ class HttpContainerRuntime(Runtime):
                         f"The model container at {self._base} did not pass its /ping health check within "
                         f"{self.spec.startup_timeout_seconds:g} seconds (last result: {last})."
                     )
-                time.sleep(0.2)
+                self._closed.wait(0.2)
+        raise ModelLoadError(f"Stopped waiting for the model container at {self._base}: the deployment was cancelled.")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         body = "\n".join(",".join(repr(float(v)) for v in row) for row in np.asarray(X, dtype=np.float64))
@@ -134,6 +137,7 @@ class HttpContainerRuntime(Runtime):
             request.exception()
 
     def close(self) -> None:
+        self._closed.set()
         if self._sync is not None:
             self._sync.close()
             self._sync = None

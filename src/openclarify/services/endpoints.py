@@ -10,6 +10,11 @@ deleting the config or the model afterwards does not affect a running endpoint, 
 ``preparers`` are async hooks run after the runtimes load and before the endpoint goes InService (the
 invocation pipeline uses one to load the SHAP baseline). A :class:`ServiceError` raised there fails the
 deployment with its message as FailureReason.
+
+After a restart, :meth:`EndpointService.restore` resumes everything in the background, so the server answers
+requests at once. An endpoint that was InService stays InService while its deployment loads again (retried with
+backoff for as long as it fails: a model container that is down is not a reason to fail a serving endpoint, and
+SageMaker never does); ``wait_live`` lets an invocation wait a little for it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,14 @@ from openclarify.store import AlreadyExists, EndpointRow, NotFound, Store
 log = logging.getLogger(__name__)
 
 IN_PROGRESS = ("Creating", "Updating", "Deleting", "SystemUpdating", "RollingBack")
+
+# Restoring an InService endpoint after a restart: each attempt gives a container this long to pass /ping (or less,
+# if its startup timeout is shorter), then the next attempt waits 1 s, doubling up to a minute. Short attempts keep
+# the reason an invocation is told (``Restoring.last_error``) fresh, and the backoff keeps a dead container from
+# being pinged five times a second for ever.
+RESTORE_HEALTH_CHECK_SECONDS = 5.0
+RESTORE_FIRST_DELAY_SECONDS = 1.0
+RESTORE_MAX_DELAY_SECONDS = 60.0
 
 
 @dataclass
@@ -77,6 +90,21 @@ class LiveEndpoint:
             await _close_quietly(variant.runtime)
 
 
+@dataclass
+class Restoring:
+    """An endpoint that was InService before the restart, while its deployment is loaded again. Read-only outside
+    :class:`EndpointService`."""
+
+    started: float
+    """Wall-clock time the restore began."""
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the restore is over: loaded, or ended by UpdateEndpoint, DeleteEndpoint or shutdown."""
+    failures: int = 0
+    last_error: str | None = None
+    """Why the last attempt failed, worded as a FailureReason."""
+    task: asyncio.Task[None] | None = None
+
+
 Preparer = Callable[[LiveEndpoint], Awaitable[None]]
 RuntimeFactory = Callable[[RuntimeSpec, str, str], Runtime]
 """(spec, endpoint name, variant name) -> an unloaded runtime."""
@@ -113,6 +141,7 @@ class EndpointService:
         self._grace = grace_seconds
         self._preparers = list(preparers)
         self._live: dict[str, LiveEndpoint] = {}
+        self._restoring: dict[str, Restoring] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def add_preparer(self, preparer: Preparer) -> None:
@@ -145,8 +174,20 @@ class EndpointService:
         )
 
     def live(self, name: str) -> LiveEndpoint | None:
-        """The running endpoint, or None when it is not InService (yet)."""
+        """The running endpoint, or None when it is not InService (yet), or not loaded again since a restart."""
         return self._live.get(name.lower())
+
+    def restoring(self, name: str) -> Restoring | None:
+        """How loading the endpoint again after a restart is going, or None when it is not being restored."""
+        return self._restoring.get(name.lower())
+
+    async def wait_live(self, name: str, timeout: float) -> LiveEndpoint | None:
+        """The running endpoint; one being restored after a restart is waited for, up to ``timeout`` seconds."""
+        state = self._restoring.get(name.lower())
+        if state is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.ready.wait(), timeout)
+        return self.live(name)
 
     # -- writes ------------------------------------------------------------------------------------------------
 
@@ -199,18 +240,31 @@ class EndpointService:
             raise self._in_progress(name)
         deleting = replace(row, status="Deleting", last_modified_time=time.time())
         self._transition(deleting, expected=row.status)
+        self._stop_restoring(name)
         await self._start(self._run_delete(deleting))
 
     # -- start-up and shut-down --------------------------------------------------------------------------------
 
     async def restore(self) -> None:
-        """Bring back what was running before a restart; awaited before the server accepts requests."""
-        jobs = []
+        """Resume what was running before a restart. Returns at once: the work runs in the background, so the server
+        accepts requests (ping, control plane, console) while endpoints load.
+
+        - InService: loaded again, and retried with backoff until it loads; it stays InService throughout, and
+          DescribeEndpoint shows each variant Creating with why it is not serving yet (``_run_restore``).
+        - Creating: deployed again with its startup timeout; it may end Failed, as any creation may.
+        - Updating: the update is abandoned and the previous deployment redeployed as if Creating, with a
+          FailureReason saying so.
+        - Deleting: the delete completes.
+        """
         for row in self._store.list_endpoints():
             if row.status == "Deleting":
-                jobs.append(self._run_delete(row))
-            elif row.status in ("InService", "Creating"):
-                jobs.append(self._run_create(row))
+                self._spawn(self._run_delete(row))
+            elif row.status == "Creating":
+                self._spawn(self._run_create(row))
+            elif row.status == "InService":
+                state = Restoring(started=time.time())
+                self._restoring[row.name.lower()] = state
+                state.task = self._spawn(self._run_restore(row, state))
             elif row.status == "Updating":
                 interrupted = replace(
                     row,
@@ -219,10 +273,11 @@ class EndpointService:
                     failure_reason="An update was interrupted by a server restart; call UpdateEndpoint again.",
                 )
                 self._transition(interrupted, expected="Updating")
-                jobs.append(self._run_create(interrupted, keep_reason=True))
-        await asyncio.gather(*jobs)
+                self._spawn(self._run_create(interrupted, keep_reason=True))
 
     async def shutdown(self) -> None:
+        for name in list(self._restoring):
+            self._stop_restoring(name)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -232,11 +287,57 @@ class EndpointService:
 
     # -- background work ---------------------------------------------------------------------------------------
 
-    async def _start(self, job: Awaitable[None]) -> None:
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        await asyncio.wait({task}, timeout=self._grace)
+        return task
+
+    async def _start(self, job: Coroutine[Any, Any, None]) -> None:
+        await asyncio.wait({self._spawn(job)}, timeout=self._grace)
+
+    async def _run_restore(self, row: EndpointRow, state: Restoring) -> None:
+        """Load an endpoint that was InService before the restart, until it loads. Nothing is written: to its
+        clients the endpoint never stopped being InService, it is only not ready to answer yet."""
+        key = row.name.lower()
+        delay = RESTORE_FIRST_DELAY_SECONDS
+        try:
+            while True:
+                try:
+                    live = await self._deploy(
+                        row.name, row.config_name, row.deployment, health_check_seconds=RESTORE_HEALTH_CHECK_SECONDS
+                    )
+                    break
+                except _DeployFailed as exc:
+                    state.failures += 1
+                    state.last_error = exc.reason
+                    log.warning(
+                        "endpoint %s is InService but could not be loaded again after the restart (attempt %d); "
+                        "retrying in %g s: %s",
+                        row.name,
+                        state.failures,
+                        delay,
+                        exc.reason,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, RESTORE_MAX_DELAY_SECONDS)
+            # Nothing can have replaced it meanwhile: a successful UpdateEndpoint and DeleteEndpoint end this task
+            # first (``_stop_restoring``), and from the end of ``_deploy`` to here nothing awaits.
+            self._live[key] = live
+            if state.failures:
+                log.info("endpoint %s is serving again (loaded on attempt %d)", row.name, state.failures + 1)
+        finally:
+            if self._restoring.get(key) is state:
+                del self._restoring[key]
+            state.ready.set()
+
+    def _stop_restoring(self, name: str) -> None:
+        state = self._restoring.pop(name.lower(), None)
+        if state is None:
+            return
+        if state.task is not None:
+            state.task.cancel()
+        state.ready.set()
 
     async def _run_create(self, row: EndpointRow, *, keep_reason: bool = False) -> None:
         try:
@@ -248,8 +349,6 @@ class EndpointService:
         if previous is not None:
             await previous.aclose()
         self._live[row.name.lower()] = live
-        if row.status == "InService":
-            return  # restored after a restart: nothing changed from the client's point of view
         reason = row.failure_reason if keep_reason else None
         if not self._finish(row, status="InService", failure_reason=reason):
             await self._live.pop(row.name.lower()).aclose()
@@ -263,6 +362,7 @@ class EndpointService:
             # The old deployment keeps serving, as after a SageMaker rollback.
             self._finish(row, status="InService", pending=None, failure_reason=exc.reason)
             return
+        self._stop_restoring(row.name)  # the new deployment replaces the one still loading since a restart
         old = self._live.get(row.name.lower())
         self._live[row.name.lower()] = live
         self._finish(
@@ -302,12 +402,20 @@ class EndpointService:
             models[model.name.lower()] = model.request
         return {"config_name": config.name, "config": config.request, "models": models}
 
-    async def _deploy(self, name: str, config_name: str, deployment: Mapping[str, Any]) -> LiveEndpoint:
+    async def _deploy(
+        self,
+        name: str,
+        config_name: str,
+        deployment: Mapping[str, Any],
+        *,
+        health_check_seconds: float | None = None,
+    ) -> LiveEndpoint:
+        """``health_check_seconds`` shortens how long a container may take to pass /ping (restore attempts)."""
         variants: list[LiveVariant] = []
         live = LiveEndpoint(name, config_name, deployment["config"], variants)
         try:
             for pv in deployment["config"]["ProductionVariants"]:
-                variants.append(await self._load_variant(name, pv, deployment["models"]))
+                variants.append(await self._load_variant(name, pv, deployment["models"], health_check_seconds))
             for prepare in self._preparers:
                 await prepare(live)
         except BaseException as exc:
@@ -322,23 +430,42 @@ class EndpointService:
             raise
         return live
 
-    async def _load_variant(self, endpoint: str, pv: Mapping[str, Any], models: Mapping[str, Any]) -> LiveVariant:
+    async def _load_variant(
+        self,
+        endpoint: str,
+        pv: Mapping[str, Any],
+        models: Mapping[str, Any],
+        health_check_seconds: float | None = None,
+    ) -> LiveVariant:
         vname = pv["VariantName"]
         model_request = models[pv["ModelName"].lower()]
         count = int(pv.get("InitialInstanceCount", 1))
-        startup = float(pv.get("ContainerStartupHealthCheckTimeoutInSeconds") or self._startup_timeout)
+        startup = min(
+            float(pv.get("ContainerStartupHealthCheckTimeoutInSeconds") or self._startup_timeout), self._startup_timeout
+        )
+        if health_check_seconds is not None:
+            startup = min(startup, health_check_seconds)
         try:
             spec = build_spec(
                 model_container(model_request),
                 model_roots=self._roots,
                 max_concurrency=count,
-                startup_timeout_seconds=min(startup, self._startup_timeout),
+                startup_timeout_seconds=startup,
                 request_timeout_seconds=self._request_timeout,
             )
             runtime = self._runtime_factory(spec, endpoint, vname)
-            await anyio.to_thread.run_sync(runtime.load)
         except ModelLoadError as exc:
             raise _DeployFailed(f"Variant {vname} (model {model_request['ModelName']}): {exc}") from None
+        try:
+            # Not waited for when cancelled (shutdown, DeleteEndpoint): the thread is left to end on its own, and
+            # closing the runtime below makes a container health check stop at its next /ping rather than run out
+            # the whole startup timeout.
+            await anyio.to_thread.run_sync(runtime.load, abandon_on_cancel=True)
+        except BaseException as exc:
+            await _close_quietly(runtime)
+            if isinstance(exc, ModelLoadError):
+                raise _DeployFailed(f"Variant {vname} (model {model_request['ModelName']}): {exc}") from None
+            raise
         return LiveVariant(
             name=vname,
             model_name=model_request["ModelName"],

@@ -8,6 +8,13 @@
 The whole invocation obeys ``deadline_seconds`` (SageMaker's 60 s): past it the client gets a ModelError saying
 so, the worker thread stops at its next check, and the connection is never left hanging.
 
+After a server restart, an InService endpoint answers once its deployment has loaded again. An invocation that
+arrives before waits for it (at most ``RESTORE_WAIT_SECONDS``, and half its deadline), then gets ServiceUnavailable
+(HTTP 503, ``Retry-After``), saying why the endpoint is not ready. Why 503 and not ModelNotReadyException (429):
+botocore documents that one for serverless variants being provisioned and multi-model endpoints loading a target
+model, neither of which this server has, and its standard and adaptive retry modes do not retry it (a modelled
+error without the retryable trait), while every mode retries a 503. It is also what admission control answers.
+
 In-process runtimes serve at most InitialInstanceCount invocations of a variant at once (``LiveVariant.gate``);
 remote containers are bounded by their runtime, per container request.
 
@@ -46,7 +53,7 @@ from openclarify.services.baselines import (
     read_baseline,
 )
 from openclarify.services.design_pool import DesignPool
-from openclarify.services.endpoints import EndpointService, LiveEndpoint, LiveVariant
+from openclarify.services.endpoints import EndpointService, LiveEndpoint, LiveVariant, Restoring
 from openclarify.services.explanations import (
     Bridge,
     Deadline,
@@ -66,6 +73,8 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's Body limit (spec §3.1)
 EXTRAS_KEY = "clarify"
 EXTENDED_ATTRIBUTE = "openclarify-extended"
 _ITEM_SPLIT = re.compile(r"[;,]")
+# Longest an invocation waits for an endpoint being loaded again after a restart, before it is told to retry.
+RESTORE_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -231,10 +240,17 @@ class InvocationService:
     def _not_found(self, name: str) -> ValidationError:
         return ValidationError(f"Endpoint {name} of account {self._arns.account_id} not found.")
 
-    def _live(self, name: str) -> LiveEndpoint:
+    async def _live(self, name: str) -> LiveEndpoint:
         live = self._endpoints.live(name)
         if live is not None:
             return live
+        if self._endpoints.restoring(name) is not None:
+            live = await self._endpoints.wait_live(name, min(RESTORE_WAIT_SECONDS, self._deadline / 2))
+            if live is not None:
+                return live
+            state = self._endpoints.restoring(name)
+            if state is not None:
+                raise self._not_ready(name, state)
         try:
             row = self._endpoints.describe(name)
         except ValidationException:
@@ -245,6 +261,18 @@ class InvocationService:
             "wait for InService."
         )
 
+    def _not_ready(self, name: str, state: Restoring) -> ServiceUnavailable:
+        why = (
+            f" {state.failures} attempt(s) failed so far, the last with: {state.last_error.rstrip('.')}."
+            if state.last_error
+            else ""
+        )
+        return ServiceUnavailable(
+            f"Endpoint {name} of account {self._arns.account_id} is InService but not ready yet: the server restarted "
+            f"and is loading its model again.{why} It keeps trying in the background; retry shortly.",
+            RetryAfter=5,
+        )
+
     async def invoke(self, request: InvokeRequest) -> InvokeResponse:
         if len(request.body) > MAX_BODY_BYTES:
             raise ValidationError(
@@ -252,12 +280,14 @@ class InvocationService:
                 "bytes (6 MiB)."
             )
         refuse_unimplemented_invocation(request)
-        live = self._live(request.endpoint_name)
+        started = time.monotonic()
+        live = await self._live(request.endpoint_name)
         variant = live.pick_variant(request.target_variant)
         prepared: PreparedExplainer | None = live.extras.get(EXTRAS_KEY)
-        deadline = Deadline(self._deadline)
+        # Waiting for an endpoint being restored counts against the deadline, as waiting for a free instance does.
+        deadline = Deadline(self._deadline - (time.monotonic() - started))
         try:
-            with anyio.fail_after(self._deadline):
+            with anyio.fail_after(deadline.remaining()):
                 async with self._capacity(variant):
                     if prepared is None:
                         result = await variant.runtime.invoke(

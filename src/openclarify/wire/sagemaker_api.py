@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openclarify.services import EndpointConfigService, EndpointService, ModelService
+from openclarify.services.endpoints import Restoring
 from openclarify.store import EndpointRow
 from openclarify.wire.spec import sagemaker_model
 
@@ -100,7 +101,8 @@ async def delete_endpoint(cp: ControlPlane, p: Params) -> dict[str, Any]:
 
 
 async def describe_endpoint(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    return describe_endpoint_row(cp.endpoints.describe(p["EndpointName"]))
+    row = cp.endpoints.describe(p["EndpointName"])
+    return describe_endpoint_row(row, cp.endpoints.restoring(row.name))
 
 
 async def list_endpoints(cp: ControlPlane, p: Params) -> dict[str, Any]:
@@ -118,13 +120,13 @@ async def list_endpoints(cp: ControlPlane, p: Params) -> dict[str, Any]:
     return _with_token({"Endpoints": items}, page.next_token)
 
 
-def describe_endpoint_row(row: EndpointRow) -> dict[str, Any]:
+def describe_endpoint_row(row: EndpointRow, restoring: Restoring | None = None) -> dict[str, Any]:
     config = row.deployment["config"]
     out: dict[str, Any] = {
         "EndpointName": row.name,
         "EndpointArn": row.arn,
         "EndpointConfigName": row.config_name,
-        "ProductionVariants": _variant_summaries(row.deployment, row.last_modified_time, row.status),
+        "ProductionVariants": _variant_summaries(row.deployment, row.last_modified_time, row.status, restoring),
         "EndpointStatus": row.status,
         "CreationTime": row.creation_time,
         "LastModifiedTime": row.last_modified_time,
@@ -150,7 +152,9 @@ def describe_endpoint_row(row: EndpointRow) -> dict[str, Any]:
     return out
 
 
-def _variant_summaries(deployment: Mapping[str, Any], when: float, status: str) -> list[dict[str, Any]]:
+def _variant_summaries(
+    deployment: Mapping[str, Any], when: float, status: str, restoring: Restoring | None
+) -> list[dict[str, Any]]:
     live = status in ("InService", "Updating")
     summaries = []
     for pv in deployment["config"]["ProductionVariants"]:
@@ -167,8 +171,20 @@ def _variant_summaries(deployment: Mapping[str, Any], when: float, status: str) 
             "CurrentInstanceCount": count if live else 0,
             "DesiredInstanceCount": count,
         }
+        if restoring is not None:
+            summary["VariantStatus"] = [_restoring_status(restoring)]
         summaries.append(summary)
     return summaries
+
+
+def _restoring_status(restoring: Restoring) -> dict[str, Any]:
+    """An endpoint loading again after a restart stays InService, as on SageMaker (which never fails a serving
+    endpoint because its container restarted); its variants say, in SageMaker's own VariantStatus member, that they
+    are being created again and why they are not answering yet."""
+    message = "Loading the model again after a server restart."
+    if restoring.last_error:
+        message += f" {restoring.failures} attempt(s) failed so far, the last with: {restoring.last_error}"
+    return {"Status": "Creating", "StatusMessage": message[:1024], "StartTime": restoring.started}
 
 
 def _with_token(out: dict[str, Any], token: str | None) -> dict[str, Any]:
