@@ -163,6 +163,10 @@ def test_endpoints_created_between_pages_do_not_repeat_items(sagemaker, model_fi
         second = sagemaker.list_endpoints(**query, NextToken=first["NextToken"])
         assert [e["EndpointName"] for e in second["Endpoints"]] == names[2:3]
         assert "NextToken" not in second
+        # A ListEndpoints token is ListEndpoints' own, as the other lists' are theirs.
+        for call in (sagemaker.list_models, sagemaker.list_endpoint_configs):
+            error = client_error(call, **query, NextToken=first["NextToken"])
+            assert error["Message"] == "Invalid pagination token: it does not belong to this request."
     finally:
         for name in names:
             sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)

@@ -171,6 +171,7 @@ class EndpointService:
             created=lambda r: r.creation_time,
             modified=lambda r: r.last_modified_time,
             status=lambda r: r.status,
+            operation="ListEndpoints",
         )
 
     def live(self, name: str) -> LiveEndpoint | None:
