@@ -229,6 +229,19 @@ def test_unknown_endpoint_and_variant(sagemaker_runtime, xgb_endpoint):
     assert error["Code"] == "ValidationError" and "Other" in error["Message"]
 
 
+def test_invoke_endpoint_matches_the_name_as_created_case_and_all(sagemaker_runtime, xgb_endpoint):
+    # "The name is case-insensitive in CreateEndpoint, but the case is preserved and must be matched in
+    # InvokeEndpoint" (SageMaker's API reference): another spelling names no endpoint.
+    assert xgb_endpoint != xgb_endpoint.upper()
+    error = error_of(
+        sagemaker_runtime.invoke_endpoint, EndpointName=xgb_endpoint.upper(), Body=b"1", ContentType="text/csv"
+    )
+    assert (error["Code"], error["Message"]) == (
+        "ValidationError",
+        f"Endpoint {xgb_endpoint.upper()} of account 000000000000 not found.",
+    )
+
+
 @pytest.mark.parametrize(
     ("member", "value", "message"),
     [

@@ -241,9 +241,19 @@ class InvocationService:
         return ValidationError(f"Endpoint {name} of account {self._arns.account_id} not found.")
 
     async def _live(self, name: str) -> LiveEndpoint:
+        # Names are unique whatever their case, but "the case is preserved and must be matched in InvokeEndpoint"
+        # (CreateEndpoint's EndpointName in SageMaker's API reference): another spelling is another, unknown name.
         live = self._endpoints.live(name)
         if live is not None:
+            if live.name != name:
+                raise self._not_found(name)
             return live
+        try:
+            row = self._endpoints.describe(name)
+        except ValidationException:
+            raise self._not_found(name) from None
+        if row.name != name:
+            raise self._not_found(name)
         if self._endpoints.restoring(name) is not None:
             live = await self._endpoints.wait_live(name, min(RESTORE_WAIT_SECONDS, self._deadline / 2))
             if live is not None:
@@ -251,10 +261,10 @@ class InvocationService:
             state = self._endpoints.restoring(name)
             if state is not None:
                 raise self._not_ready(name, state)
-        try:
-            row = self._endpoints.describe(name)
-        except ValidationException:
-            raise self._not_found(name) from None
+            try:  # the reload ended without it: deleted, or failed to update meanwhile
+                row = self._endpoints.describe(name)
+            except ValidationException:
+                raise self._not_found(name) from None
         # [UNK] What SageMaker answers for an endpoint that is not InService; ValidationError is the likely one.
         raise ValidationError(
             f"Endpoint {name} of account {self._arns.account_id} is not in service (status {row.status}); "
