@@ -63,7 +63,12 @@ def test_an_unreachable_container_fails_with_a_reason_and_blocks_updates_meanwhi
     config = deploy_config(sagemaker, {"Image": "http://127.0.0.1:9"})  # port 9 (discard): nothing listens
     name = unique("dead-ep")
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
-    assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+    creating = sagemaker.describe_endpoint(EndpointName=name)
+    assert creating["EndpointStatus"] == "Creating"
+    # The deployment under way, as DescribeEndpoint documents it "while creating or updating with a new config".
+    pending = creating["PendingDeploymentSummary"]
+    assert pending["EndpointConfigName"] == config
+    assert [v["VariantName"] for v in pending["ProductionVariants"]] == ["AllTraffic"]
     for call, kwargs in ((sagemaker.update_endpoint, {"EndpointConfigName": config}), (sagemaker.delete_endpoint, {})):
         error = client_error(call, EndpointName=name, **kwargs)
         assert error == {
@@ -75,6 +80,7 @@ def test_an_unreachable_container_fails_with_a_reason_and_blocks_updates_meanwhi
     described = sagemaker.describe_endpoint(EndpointName=name)
     assert described["EndpointStatus"] == "Failed"
     assert "did not pass its /ping health check" in described["FailureReason"]
+    assert "PendingDeploymentSummary" not in described
     error = client_error(sagemaker.update_endpoint, EndpointName=name, EndpointConfigName=config)
     assert "DeleteEndpoint is the only operation" in error["Message"]
     sagemaker.delete_endpoint(EndpointName=name)  # the one thing allowed on a failed endpoint

@@ -135,9 +135,12 @@ def describe_endpoint_row(row: EndpointRow, restoring: Restoring | None = None) 
         out["FailureReason"] = row.failure_reason
     if "ExplainerConfig" in config:
         out["ExplainerConfig"] = config["ExplainerConfig"]
-    if row.pending is not None:
+    # The deployment under way: a new config while Updating, and the endpoint's own while Creating ("present while
+    # creating or updating with a new config", as DescribeEndpoint documents it).
+    pending = row.pending if row.pending is not None else row.deployment if row.status == "Creating" else None
+    if pending is not None:
         out["PendingDeploymentSummary"] = {
-            "EndpointConfigName": row.pending["config_name"],
+            "EndpointConfigName": pending["config_name"],
             "ProductionVariants": [
                 {
                     "VariantName": pv["VariantName"],
@@ -145,7 +148,7 @@ def describe_endpoint_row(row: EndpointRow, restoring: Restoring | None = None) 
                     "DesiredInstanceCount": int(pv.get("InitialInstanceCount", 1)),
                     "InstanceType": pv.get("InstanceType"),
                 }
-                for pv in row.pending["config"]["ProductionVariants"]
+                for pv in pending["config"]["ProductionVariants"]
             ],
             "StartTime": row.last_modified_time,
         }
