@@ -24,7 +24,8 @@ def deploy_config(sagemaker, container: dict, **variant_extra) -> str:
 )
 def test_builtin_endpoints_go_in_service_and_are_deleted(sagemaker, model_files, image):
     config = deploy_config(sagemaker, {"Image": image, "ModelDataUrl": str(model_files[image])}, InitialInstanceCount=2)
-    name = unique("Ep")
+    # A prefix no other suite's names contain, so NameContains below finds this endpoint alone whatever ran before.
+    name = unique("Lifecycle-Ep")
     arn = sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)["EndpointArn"]
     assert arn == f"{ARN_PREFIX}:endpoint/{name.lower()}"
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
