@@ -61,13 +61,17 @@ def test_restart_while_creating_against_an_unreachable_container(tmp_path, model
         container.start()
         sagemaker = server.client("sagemaker")
         sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=FAST_WAIT)
-        answer = server.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=name, Body=b"1,2,3", ContentType="text/csv"
-        )
-        assert float(answer["Body"].read()) > 0.5
+        assert_serves(server, name)
     finally:
         server.stop()
         container.stop()
+
+
+def assert_serves(server, name: str) -> None:
+    answer = server.client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, Body=b"1,2,3", ContentType="text/csv"
+    )
+    assert float(answer["Body"].read()) > 0.5
 
 
 def test_an_update_interrupted_by_a_crash_rolls_back_in_the_background(tmp_path, model_root):
@@ -96,10 +100,7 @@ def test_an_update_interrupted_by_a_crash_rolls_back_in_the_background(tmp_path,
         described = sagemaker.describe_endpoint(EndpointName=name)
         assert described["EndpointConfigName"] != broken
         assert "interrupted by a server restart" in described["FailureReason"]
-        answer = server.client("sagemaker-runtime").invoke_endpoint(
-            EndpointName=name, Body=b"1,2,3", ContentType="text/csv"
-        )
-        assert float(answer["Body"].read()) > 0.5
+        assert_serves(server, name)
     finally:
         server.stop()
         container.stop()

@@ -186,6 +186,17 @@ def deploy(
     return name
 
 
+def failure_reason(sagemaker, name: str) -> str:
+    """The FailureReason of an endpoint expected to fail while it is created (waited for, up to 15 s)."""
+    for _ in range(150):
+        described = sagemaker.describe_endpoint(EndpointName=name)
+        if described["EndpointStatus"] != "Creating":
+            break
+        time.sleep(0.1)
+    assert described["EndpointStatus"] == "Failed", described
+    return described["FailureReason"]
+
+
 def csv_body(rows: np.ndarray) -> str:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in np.atleast_2d(rows))
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from tests.invoke.conftest import csv_body, deploy, shap_config
+from tests.invoke.conftest import csv_body, deploy, failure_reason, shap_config
 
 XGB = "openclarify/xgboost"
 
@@ -401,16 +401,6 @@ def test_a_negative_seed_fixes_the_sample_of_a_container_endpoint_too(
 
 
 # -- baselines at deployment ---------------------------------------------------------------------------------------
-
-
-def failure_reason(sagemaker, name: str) -> str:
-    for _ in range(150):
-        described = sagemaker.describe_endpoint(EndpointName=name)
-        if described["EndpointStatus"] != "Creating":
-            break
-        time.sleep(0.1)
-    assert described["EndpointStatus"] == "Failed"
-    return described["FailureReason"]
 
 
 def test_baseline_the_model_cannot_score_fails_the_endpoint(sagemaker, trained):

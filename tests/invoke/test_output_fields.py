@@ -9,12 +9,11 @@ multiclass model, the predicted label's name for a single score (spec §1.2; the
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.invoke.conftest import N_FEATURES, csv_body, deploy, shap_config
+from tests.invoke.conftest import N_FEATURES, csv_body, deploy, failure_reason, shap_config
 
 SKLEARN = "openclarify/sklearn"
 XGB = "openclarify/xgboost"
@@ -33,16 +32,6 @@ def three_classes(model_root: Path) -> dict[str, str]:
     path = model_root / "three-classes.skops"
     skops.io.dump(LogisticRegression().fit(X, y), path)
     return {"Image": SKLEARN, "ModelDataUrl": str(path)}
-
-
-def failure_reason(sagemaker, name: str) -> str:
-    for _ in range(150):
-        described = sagemaker.describe_endpoint(EndpointName=name)
-        if described["EndpointStatus"] != "Creating":
-            break
-        time.sleep(0.1)
-    assert described["EndpointStatus"] == "Failed", described
-    return described["FailureReason"]
 
 
 def explainer(baseline: np.ndarray, **inference) -> dict:
