@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +187,7 @@ def explain(
             row_dtype,
         )
 
-    result = _explain_game(
+    result = _game(
         values,
         n_players=players.shape[0],
         v_full=fx_out,
@@ -222,7 +225,39 @@ def explain(
     )
 
 
-def explain_game(
+def _checking_arguments(game: Callable[..., Explanation]) -> Callable[..., Explanation]:
+    """The public ``explain_game``: ``game``, with its signature and documentation, behind a check of the arguments
+    a caller can get wrong. ``explain`` checks its own and calls ``game`` directly, so its path pays no check twice."""
+
+    signature = inspect.signature(game)
+
+    @functools.wraps(game)
+    def explain_game(values: ValueFn, **options: Any) -> Explanation:
+        bound = signature.bind(values, **options)  # a TypeError for a missing or unknown argument, as a call gives
+        bound.apply_defaults()
+        given = bound.arguments
+        link = given["link"] = check_link(given["link"])
+        n_players, budget = given["n_players"], given["budget"]
+        if not _is_count(n_players) or n_players < 0:
+            raise ValueError(f"n_players must be a non-negative integer, got {n_players!r}")
+        # One player or none needs no coalition: their budget may be 0 (Clarify's rule gives 2^1 - 2 for one).
+        if not _is_count(budget) or (budget < 1 and n_players >= 2):
+            raise ValueError(f"the sample budget must be an integer of at least 1, got {budget!r}")
+        given["n_players"], given["budget"] = int(n_players), int(budget)
+        _check_interactions(given["interactions"])
+        v_full = given["v_full"] = _known_value(given["v_full"], "v_full")
+        v_empty = given["v_empty"] = _known_value(given["v_empty"], "v_empty")
+        if v_full.shape != v_empty.shape:
+            raise ValueError(f"v_full has {v_full.shape[0]} outputs but v_empty has {v_empty.shape[0]}")
+        check_in_domain(v_full, link, "the full coalition (v_full)")
+        check_in_domain(v_empty, link, "the empty coalition (v_empty)")
+        return game(*bound.args, **bound.kwargs)
+
+    explain_game.__name__ = explain_game.__qualname__ = "explain_game"
+    return explain_game
+
+
+def _game(
     values: ValueFn,
     *,
     n_players: int,
@@ -260,60 +295,7 @@ def explain_game(
 
     ``seed`` None draws one, reported in the result. Bad arguments raise a ValueError naming the problem.
     """
-    link = check_link(link)
-    if not _is_count(n_players) or n_players < 0:
-        raise ValueError(f"n_players must be a non-negative integer, got {n_players!r}")
-    # One player or none needs no coalition: their budget may be 0 (Clarify's rule gives 2^1 - 2 for one).
-    if not _is_count(budget) or (budget < 1 and n_players >= 2):
-        raise ValueError(f"the sample budget must be an integer of at least 1, got {budget!r}")
-    _check_interactions(interactions)
-    v_full, v_empty = _known_value(v_full, "v_full"), _known_value(v_empty, "v_empty")
-    if v_full.shape != v_empty.shape:
-        raise ValueError(f"v_full has {v_full.shape[0]} outputs but v_empty has {v_empty.shape[0]}")
-    check_in_domain(v_full, link, "the full coalition (v_full)")
-    check_in_domain(v_empty, link, "the empty coalition (v_empty)")
-    return _explain_game(
-        values,
-        n_players=int(n_players),
-        v_full=v_full,
-        v_empty=v_empty,
-        budget=int(budget),
-        seed=_resolve_seed(seed),
-        link=link,
-        allocation=allocation,
-        interactions=interactions,
-        rows_per_coalition=rows_per_coalition,
-        design=design,
-        should_stop=should_stop,
-        designs=designs,
-        stop_check_rows=stop_check_rows,
-        errors=errors,
-        group_shares=group_shares,
-        group_v_empty=group_v_empty,
-    )
-
-
-def _explain_game(
-    values: ValueFn,
-    *,
-    n_players: int,
-    v_full: np.ndarray,
-    v_empty: np.ndarray,
-    budget: int,
-    seed: int,
-    link: Link = "identity",
-    allocation: Allocation = "sqrt",
-    interactions: int | None = None,
-    rows_per_coalition: int = 1,
-    design: CoalitionDesign | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    designs: MutableMapping[tuple, CoalitionDesign] | None = None,
-    stop_check_rows: int = STOP_CHECK_ROWS,
-    errors: bool = True,
-    group_shares: tuple[float, ...] = (1.0,),
-    group_v_empty: np.ndarray | None = None,
-) -> Explanation:
-    """``explain_game`` on arguments already checked (``explain`` checks its own)."""
+    seed = _resolve_seed(seed)
     g_full = apply_link(np.asarray(v_full, dtype=float), link)
     g_empty = apply_link(np.asarray(v_empty, dtype=float), link)
     delta = g_full - g_empty
@@ -384,6 +366,9 @@ def _explain_game(
     return _result(
         phi, standard_errors, g_empty, g_full, design.coalitions_per_row, rows, seed, design.exact, link, complete
     )
+
+
+explain_game = _checking_arguments(_game)
 
 
 def _fit(
