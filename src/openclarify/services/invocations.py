@@ -293,6 +293,7 @@ class InvocationService:
         started = time.monotonic()
         live = await self._live(request.endpoint_name)
         variant = live.pick_variant(request.target_variant)
+        telemetry.current().routed(live.name, variant.name)
         prepared: PreparedExplainer | None = live.extras.get(EXTRAS_KEY)
         # Waiting for an endpoint being restored counts against the deadline, as waiting for a free instance does.
         deadline = Deadline(self._deadline - (time.monotonic() - started))

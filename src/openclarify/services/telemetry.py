@@ -37,7 +37,15 @@ class InvocationStats:
     """Coalition designs taken ready from the pool of an endpoint without a Seed (``services.design_pool``)."""
     designs_on_request: int = 0
     """... and those its requests had to plan themselves, the pool being empty."""
+    endpoint: str | None = None
+    """The endpoint the invocation reached, as it was created; None when it reached none (an unknown name, a
+    refused signature, a malformed request): metrics label only real endpoints, so made-up names add no series."""
+    variant: str | None = None
+    """The variant that served it, also when it then failed."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def routed(self, endpoint: str, variant: str) -> None:
+        self.endpoint, self.variant = endpoint, variant
 
     def add_model(self, seconds: float, rows: int) -> None:
         with self._lock:

@@ -7,7 +7,9 @@ its own :class:`Metrics` registry: no process-global state, so tests can build m
   request, by API operation (``CreateModel``, ``InvokeEndpoint``, ...; ``console``, ``metrics``, ``ping`` for the
   rest) and HTTP status.
 - ``openclarify_invocations_total{endpoint,variant,code}``: InvokeEndpoint by outcome (``Success`` or the AWS
-  error code).
+  error code). ``endpoint`` and ``variant`` are empty for a request that reached no endpoint (an unknown name, a
+  refused signature): the series stay as many as the endpoints, whatever names requests make up. Such requests
+  count here and in the ``total`` stage only.
 - ``openclarify_invocation_seconds{endpoint,stage}``: ``stage`` is ``queue`` (waiting for a free instance),
   ``model`` (inside the model: in-process predict or the container's answer, summed over calls), ``explainer``
   (the rest: parsing, synthetic rows, the Kernel SHAP solve, the response), or ``total``.
@@ -87,12 +89,10 @@ class Metrics:
     ) -> None:
         explainer = max(0.0, seconds - stats.model_seconds - stats.queue_seconds)
         self.invocations.labels(endpoint, variant, code).inc()
-        for stage, value in (
-            ("queue", stats.queue_seconds),
-            ("model", stats.model_seconds),
-            ("explainer", explainer),
-            ("total", seconds),
-        ):
+        self.invocation_seconds.labels(endpoint, "total").observe(seconds)
+        if not endpoint:  # refused before reaching an endpoint: no queue, model or explainer time to speak of
+            return
+        for stage, value in (("queue", stats.queue_seconds), ("model", stats.model_seconds), ("explainer", explainer)):
             self.invocation_seconds.labels(endpoint, stage).observe(value)
         self.model_rows.labels(endpoint).inc(stats.model_rows)
         self.explanations.labels(endpoint, "exact").inc(stats.explained_exact)
@@ -182,9 +182,8 @@ class MetricsMiddleware:
             finally:
                 elapsed = time.perf_counter() - started
                 self._request(operation, status, started)
-                match = _INVOKE.match(scope["path"])
-                endpoint = match.group(1) if match else ""
-                variant = headers.get(b"x-amzn-invoked-production-variant", b"").decode("latin-1")
+                # The endpoint and variant the service routed to, not the URL's name: a made-up name is no label.
+                endpoint, variant = stats.endpoint or "", stats.variant or ""
                 code = headers.get(b"x-amzn-errortype", b"").decode("latin-1") or (
                     "Success" if status < 400 else str(status)
                 )
