@@ -115,3 +115,25 @@ def test_templates_are_read_only():
     ):
         with pytest.raises(ValueError):
             array[0] = 0
+
+
+def test_a_design_planned_for_another_seed_or_allocation_is_not_used():
+    # The result reports the call's seed, so it must be that seed's design: passing another's used to return seed 5's
+    # result labelled seed 7, which the reported seed then failed to reproduce.
+    rng = np.random.default_rng(1)
+    weights = rng.normal(size=9)
+
+    def predict(rows):
+        return np.tanh(rows @ weights) + rows[:, 0] * rows[:, 1] * rows[:, 2]
+
+    x, baseline = rng.normal(size=9), rng.normal(size=(2, 9))
+    own = explain(predict, x, baseline, number_of_samples=100, seed=7)
+    for other in (plan_design(9, 100, 5, "sqrt", 2), plan_design(9, 100, 7, "kernel", 2)):
+        given = explain(predict, x, baseline, number_of_samples=100, seed=7, design=other)
+        assert given.seed == 7
+        np.testing.assert_array_equal(given.attributions, own.attributions)
+    planned = plan_design(9, 100, 7, "sqrt", 2)
+    assert planned.seed == 7 and planned.allocation == "sqrt"
+    np.testing.assert_array_equal(
+        explain(predict, x, baseline, number_of_samples=100, seed=7, design=planned).attributions, own.attributions
+    )

@@ -144,6 +144,10 @@ class CoalitionDesign:
     # Player j's row in ``planned_fit`` (``fit_rows``); None: row j. Set by ``relabelled``; read only with the
     # planned fit inputs it refers to, so a design that drops them drops it too.
     fit_order: np.ndarray | None = None
+    # The seed and allocation ``plan_design`` drew it for; None for a design made otherwise. ``explain`` uses a design
+    # passed to it only for the seed it reports, so the reported seed always reproduces the result.
+    seed: int | None = None
+    allocation: Allocation | None = None
 
     @property
     def fit_inputs(self) -> FitInputs:
@@ -275,25 +279,30 @@ class CoalitionDesign:
             stratum_mass=self.stratum_mass[kept],
         )
 
-    def relabelled(self, orders: Sequence[np.ndarray]) -> CoalitionDesign:
+    def relabelled(
+        self, orders: Sequence[np.ndarray], seed: int | None = None, allocation: Allocation | None = None
+    ) -> CoalitionDesign:
         """The same design with its players renamed, by ``orders[g]`` for group g (a permutation of the players each).
 
         Player j of the result plays the part of player ``order[j]`` of this design: its column of the masks. The fit
-        inputs are shared, read through ``fit_rows``. Weights, strata and the order of the pairs stay.
+        inputs are shared, read through ``fit_rows``. Weights, strata and the order of the pairs stay. ``seed`` and
+        ``allocation`` record what the result was planned for (``plan_design``).
         """
         if len(orders) != self.n_groups:
             raise ValueError(f"the design has {self.n_groups} baseline groups but {len(orders)} orders were given")
         if self.exact:
             return self
         if self.n_groups == 1:
-            return self._renamed(orders[0])
+            return self._renamed(orders[0], seed, allocation)
         parts = tuple(part._renamed(order) for part, order in zip(self.parts, orders, strict=True))
         masks = np.empty(self.masks.shape, dtype=bool)
         for positions, part in zip(self.group_positions, parts, strict=True):
             masks[positions] = part.masks
-        return replace(self, masks=masks, parts=parts)
+        return replace(self, masks=masks, parts=parts, seed=seed, allocation=allocation)
 
-    def _renamed(self, order: np.ndarray) -> CoalitionDesign:
+    def _renamed(
+        self, order: np.ndarray, seed: int | None = None, allocation: Allocation | None = None
+    ) -> CoalitionDesign:
         planned = self.with_fit_inputs()
         rows = planned.fit_rows
         # The synthetic rows read the masks coalition by coalition, as long runs of several coalitions
@@ -302,7 +311,8 @@ class CoalitionDesign:
         # (``design_template``), so renaming gathers whole rows of their transpose (2 us) and one copy lays the result
         # out coalition by coalition: 17 us, where a gather of columns took 15 and laying it out another 15.
         masks = np.ascontiguousarray(self.masks.T[order].T)
-        return replace(planned, masks=masks, fit_order=order if rows is None else rows[order])
+        fit_order = order if rows is None else rows[order]
+        return replace(planned, masks=masks, fit_order=fit_order, seed=seed, allocation=allocation)
 
     def freeze(self) -> None:
         """Make every array read-only: a template is shared by every design relabelled from it."""
@@ -347,7 +357,7 @@ def plan_design(
     # and this about 0.025 ms. Only its random() is used, whose stream Python keeps the same across versions for a seed.
     draw = random.Random(seed)
     template = design_template(n_players, budget, allocation, n_groups, int(draw.random() * N_TEMPLATES))
-    return template.relabelled([_permutation(draw, n_players) for _ in range(n_groups)])
+    return template.relabelled([_permutation(draw, n_players) for _ in range(n_groups)], seed, allocation)
 
 
 def _permutation(draw: random.Random, n: int) -> np.ndarray:

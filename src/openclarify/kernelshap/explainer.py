@@ -113,7 +113,8 @@ def explain(
     and a budget that reaches it enumerates every coalition and returns exact Shapley values.
     ``fx`` and ``baseline_outputs``, when the caller already has them (a server caches the
     baseline's predictions), save those model rows. ``design``, from ``plan_design`` with the same
-    players, budget and seed, skips the sampling; one that does not fit this record is not used.
+    players, budget and seed, skips the sampling; one that does not fit this record (or was planned for another
+    seed or allocation) is not used.
     ``designs``, a mapping the caller owns (an endpoint with a fixed Seed), keeps the designs planned for
     each player count, so records after the first skip the sampling.
     ``should_stop``, checked between blocks of synthetic rows, ends the sampling early: the result is
@@ -312,7 +313,14 @@ def _game(
     n_groups = len(group_shares)
     if n_groups > 1 and link != "identity":
         raise ValueError("baseline groups need the identity link: a logit is taken of the mean over every row")
-    if design is None or design.n_players != m or design.budget != budget or design.n_groups != n_groups:
+    if (
+        design is None
+        or design.n_players != m
+        or design.budget != budget
+        or design.n_groups != n_groups
+        # Planned for another seed or allocation: not this call's design, whose seed the result reports.
+        or (design.seed is not None and (design.seed != seed or design.allocation != allocation))
+    ):
         key = (m, budget, seed, allocation, n_groups)
         design = designs.get(key) if designs is not None else None
         if design is None:
