@@ -8,19 +8,16 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
-from tests.web.conftest import CANNED_PRECHECK, N_FEATURES, NAMES
+from tests.web.conftest import CANNED_PRECHECK, N_FEATURES, NAMES, wait_for
 
 ARTIFACTS = Path(__file__).parent.parent.parent / ".artifacts"
 
 
-def wait_for(browser, selector: str, timeout: float = 20):
-    return WebDriverWait(browser, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
-
-
 def test_overview_lists_the_endpoint_and_links_to_its_detail_page(browser, console_server, explained_endpoint):
     browser.get(console_server.url + "/")
-    row = wait_for(browser, "#endpoints tbody tr")
-    assert explained_endpoint in row.text and "InService" in row.text
+    wait_for(browser, "#endpoints tbody tr")
+    row = browser.find_element(By.XPATH, f"//table[@id='endpoints']//tr[td/a[text()='{explained_endpoint}']]")
+    assert "InService" in row.text
     assert "web-config" in browser.find_element(By.ID, "endpoint-configs").text
     assert "web-model" in browser.find_element(By.ID, "models").text
     row.find_element(By.LINK_TEXT, explained_endpoint).click()

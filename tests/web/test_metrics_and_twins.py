@@ -89,3 +89,28 @@ def test_the_console_is_not_served_when_access_keys_are_configured(tmp_path):
     assert "/.json" not in paths and "/endpoints/{name}/playground" not in paths and "/-/static" not in paths
     without = {getattr(r, "path", None) for r in build_app(Settings(data_dir=tmp_path / "open")).routes}
     assert "/.json" in without and "/-/static" in without
+
+
+def test_unknown_paths_get_the_consoles_404_page(console_server):
+    page = httpx.get(console_server.url + "/no/such/page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert 'class="brand"' in page.text and "/no/such/page" in page.text  # the console's page, saying what was asked
+    twin = httpx.get(console_server.url + "/no/such/page.json")
+    assert twin.status_code == 404 and twin.headers["content-type"] == "application/json"
+    assert "/no/such/page.json" in twin.json()["error"]
+    assert httpx.head(console_server.url + "/no/such/page").status_code == 404
+    # What the router answered before stays: another method's route (405), a trailing slash (redirect), and the
+    # API's own paths under other methods.
+    assert httpx.get(console_server.url + "/-/precheck").status_code == 405
+    assert httpx.get(console_server.url + "/endpoints/any/invocations").status_code == 405
+    slash = httpx.get(console_server.url + "/precheck/")
+    assert slash.status_code == 307 and slash.headers["location"].endswith("/precheck")
+    assert httpx.post(console_server.url + "/no/such/page").status_code == 404
+
+
+def test_favicon_is_inline_and_the_ico_path_answers_empty(console_server):
+    """Pages carry their icon inline (no request); /favicon.ico, which browsers still ask for on pages without a
+    <link rel=icon> (the JSON twins), answers 204 rather than a 404 in every log."""
+    assert '<link rel="icon" href="data:image/svg+xml,' in httpx.get(console_server.url + "/").text
+    icon = httpx.get(console_server.url + "/favicon.ico")
+    assert icon.status_code == 204 and icon.content == b""

@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any
 
-from openclarify.kernelshap import clarify_n_samples
+from openclarify.kernelshap import all_coalitions, clarify_n_samples
 
 
 def _clarify(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,6 +33,32 @@ def _width(line: str, mime: str, features_attribute: str | None) -> int | None:
         return len(next(csv.reader(io.StringIO(line))))
     except (ValueError, StopIteration):
         return None
+
+
+def _budget_note(width: int | None, samples: int | None) -> str:
+    if not width:
+        return "coalitions evaluated per record"
+    budget = clarify_n_samples(width, samples)
+    exact = budget >= all_coalitions(width)
+    return f"{budget} coalitions for {width} features: " + (
+        "every coalition, so exact Shapley values" if exact else "sampled, with error bars"
+    )
+
+
+def _text_budget_note(samples: int | None, feature_types: list[str] | None) -> str:
+    """With TextConfig the players are each record's text units plus the non-text features (docs/text.md), so M,
+    and with it the budget, is known only per record: say up to how many players the budget is exact."""
+    exact_up_to = 1
+    while clarify_n_samples(exact_up_to + 1, samples) >= all_coalitions(exact_up_to + 1):
+        exact_up_to += 1
+    others = sum(t != "text" for t in feature_types) if feature_types else None
+    plus = " plus any non-text features" if others is None else f" plus {others} non-text feature(s)" if others else ""
+    rule = f"min({samples}, 2^M − 2)" if samples is not None else "min(2M + 2048, 2^M − 2)"
+    return (
+        f"the players (M) are the text units of each record{plus}, so the budget depends on the record: {rule} "
+        f"coalitions; every coalition (exact Shapley values) up to {exact_up_to} players, sampled with error bars "
+        "beyond"
+    )
 
 
 def summary(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -70,17 +96,12 @@ def summary(config: dict[str, Any]) -> dict[str, Any] | None:
         add("Baseline", baseline_config["ShapBaselineUri"], f"read when the endpoint deploys ({mime})")
     else:
         add("Baseline", "none given", "Clarify needs a baseline: deployment fails without one")
-    exact_note = ""
-    if width:
-        budget = clarify_n_samples(width, samples)
-        exact = budget >= 2**width - 2
-        exact_note = f"{budget} coalitions for {width} features: " + (
-            "every coalition, so exact Shapley values" if exact else "sampled, with error bars"
-        )
     add(
         "NumberOfSamples",
         samples if samples is not None else "default (2M + 2048)",
-        exact_note or "coalitions evaluated per record",
+        _text_budget_note(samples, inference.get("FeatureTypes"))
+        if shap.get("TextConfig")
+        else _budget_note(width, samples),
     )
     add("UseLogit", bool(shap.get("UseLogit", False)), "explain log-odds instead of probabilities when true")
     add("Seed", shap.get("Seed", "random per request"), "fixes the sample so answers repeat")

@@ -1,7 +1,8 @@
 """Console routes. Every page is a view function returning ``(template, context)``; the same context, as JSON, is
 the page's twin at the same path plus ``.json`` (``/`` ↔ ``/.json``). Handlers stay thin: data comes from the
 control-plane operations (the exact dicts DescribeModel, DescribeEndpointConfig, DescribeEndpoint answer), and
-the playground and pre-check pages call the server's own APIs from the browser."""
+the playground and pre-check pages call the server's own APIs from the browser. A GET path no route serves gets the
+console's own 404 page (JSON for ``.json`` paths)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, NoMatchFound, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from openclarify.errors import ServiceError
 from openclarify.web import explainer
@@ -35,10 +37,26 @@ class NotFound(Exception):
 
 
 def _env() -> Environment:
+    # JSON inside <script> blocks goes through Jinja's own ``tojson``: it escapes <, >, & and ' so that no value
+    # (a FeatureHeader "<!--<script>", say) can end the block or turn the rest of the page into script.
     env = Environment(loader=PackageLoader("openclarify.web", "templates"), autoescape=select_autoescape())
     env.filters["when"] = _when
-    env.filters["tojson_script"] = lambda v: Markup(json.dumps(v).replace("</", "<\\/"))
+    env.filters["as_submitted"] = _as_submitted
+    env.filters["weight"] = _weight
     return env
+
+
+def _as_submitted(value: Any) -> str:
+    """JSON for a person to read, as it was sent: keys in their order, characters as they are. A plain string, so
+    autoescape makes it safe for HTML exactly once (``tojson`` is for <script> blocks: it sorts keys and writes
+    ``<`` as ``\\u003c``, which a <pre> would show literally)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _weight(value: Any) -> str:
+    """InitialVariantWeight as the float it is: 0.0 is a real weight (the variant gets no traffic); absent means the
+    API's default, 1.0."""
+    return "1.0 (default)" if value is None else repr(float(value))
 
 
 def _when(value: Any) -> str:
@@ -132,15 +150,18 @@ async def precheck(cp: ControlPlane, request: Request) -> tuple[str, Context]:
 # -- plumbing ---------------------------------------------------------------------------------------------------
 
 
+def _not_found(env: Environment, message: str, as_json: bool) -> Response:
+    if as_json:
+        return JSONResponse({"error": message}, status_code=404)
+    return HTMLResponse(env.get_template("not_found.html").render(message=message, json_url=None), status_code=404)
+
+
 def _page(view: View, cp: ControlPlane, env: Environment, as_json: bool) -> Callable[[Request], Awaitable[Response]]:
     async def handler(request: Request) -> Response:
         try:
             template, context = await view(cp, request)
         except NotFound as exc:
-            if as_json:
-                return JSONResponse({"error": str(exc)}, status_code=404)
-            html = env.get_template("not_found.html").render(message=str(exc), json_url=None)
-            return HTMLResponse(html, status_code=404)
+            return _not_found(env, str(exc), as_json)
         context = _plain(context)
         if as_json:
             return JSONResponse(context)
@@ -148,6 +169,42 @@ def _page(view: View, cp: ControlPlane, env: Environment, as_json: bool) -> Call
         return HTMLResponse(env.get_template(template).render(json_url=json_url, **context))
 
     return handler
+
+
+class _Unknown(BaseRoute):
+    """GET paths no route serves get the console's 404 page (JSON for ``.json`` paths) instead of the router's
+    plain text. Listed last, it matches only PARTIALly, the way the router marks "this path, another method": a
+    route that knows the path under another method still answers first (GET /-/precheck stays a 405). It steps
+    aside when adding or removing a trailing slash finds a route, so the router's redirect happens as before."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or self._slash_redirects(scope):
+            return Match.NONE, {}
+        return Match.PARTIAL, {}
+
+    def _slash_redirects(self, scope: Scope) -> bool:
+        router, path = scope["router"], scope["path"]
+        if path == "/" or not router.redirect_slashes:
+            return False
+        other = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
+        return any(r is not self and r.matches(other)[0] is not Match.NONE for r in router.routes)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        response = _not_found(self.env, f"There is no console page at {path}.", as_json=path.endswith(".json"))
+        await response(scope, receive, send)
+
+
+async def favicon(request: Request) -> Response:
+    """Console pages carry their icon inline (base.html), so browsers ask for /favicon.ico only on pages that have
+    none, such as the JSON twins: answer "nothing here" (204) rather than a 404 in every log and metric."""
+    return Response(status_code=204)
 
 
 PAGES: tuple[tuple[str, View], ...] = (
@@ -169,4 +226,6 @@ def console_routes(cp: ControlPlane) -> list[BaseRoute]:
         routes.append(Route(path + ".json", _page(view, cp, env, True), methods=["GET"]))
         routes.append(Route(path, _page(view, cp, env, False), methods=["GET"]))
     routes.append(Mount("/-/static", StaticFiles(directory=STATIC), name="static"))
+    routes.append(Route("/favicon.ico", favicon, methods=["GET"]))
+    routes.append(_Unknown(env))  # last: see its docstring
     return routes

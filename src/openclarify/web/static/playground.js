@@ -5,6 +5,10 @@
   const spec = JSON.parse(document.getElementById("spec").textContent);
   const $ = (id) => document.getElementById(id);
   const fields = $("fields"), raw = $("raw"), ctype = $("content-type");
+  // Only an endpoint in service answers (an Updating one with its current deployment): the page says why
+  // otherwise, and Invoke stays off (see the template).
+  const inService = spec.status === "InService" || spec.status === "Updating";
+  $("invoke").disabled = !inService;
   ctype.value = spec.content_type || "text/csv";
   raw.value = spec.example || "";
 
@@ -22,7 +26,7 @@
     fields.appendChild(label);
   });
   function mode() { return document.querySelector("input[name=mode]:checked").value; }
-  function showMode() { fields.hidden = mode() !== "form"; raw.hidden = mode() !== "raw"; }
+  function showMode() { fields.hidden = mode() !== "form"; $("raw-block").hidden = mode() !== "raw"; }
   document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", showMode));
   showMode();
 
@@ -89,35 +93,40 @@
       $("error").textContent = err.message;
       $("error").hidden = false;
     } finally {
-      $("invoke").disabled = false;
+      $("invoke").disabled = !inService;
     }
   });
 
-  $("copy").addEventListener("click", async () => {
-    const text = $("response-json").textContent;
-    try { await navigator.clipboard.writeText(text); }
-    catch (e) {
-      const range = document.createRange(); range.selectNodeContents($("response-json"));
-      const sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(range); document.execCommand("copy");
-    }
-    $("copied").textContent = "copied";
-    setTimeout(() => { $("copied").textContent = ""; }, 1500);
-  });
+  wireCopy($("copy"), $("response-json"), $("copied"));
+
+  // The media type alone, lower-cased: "application/json; charset=utf-8" -> "application/json".
+  const mediaType = (contentType) => contentType.split(";")[0].trim().toLowerCase();
 
   function render(text, contentType, values) {
     const results = $("results");
     results.textContent = "";
     $("response-json").textContent = text;
     $("raw-response").hidden = false;
-    if (!contentType.startsWith("application/json")) {
+    // Without an ExplainerConfig the answer is the model's own, in whatever type it chose (JSON Lines, say).
+    if (!spec.explainer) {
       results.appendChild(note("This endpoint has no ExplainerConfig: the model's answer is shown below as is."));
+      return;
+    }
+    // Clarify answers application/json. Compare the whole media type: application/jsonlines starts the same way.
+    if (mediaType(contentType) !== "application/json") {
+      results.appendChild(note(`The answer is ${mediaType(contentType) || "untyped"}, not Clarify's JSON: shown below as is.`));
       return;
     }
     const body = JSON.parse(text);
     const ks = (body.explanations || {}).kernel_shap || [];
     const ext = (body.openclarify || {}).kernel_shap || [];
     const preds = String((body.predictions || {}).data || "").split(/\r?\n/).filter((l) => l.trim());
-    if (!ks.length) results.appendChild(note("No record was selected for explanation (EnableExplanations)."));
+    if (!ks.length) {
+      // EnableExplanations chose no record: the predictions are still in the answer, one record each.
+      results.appendChild(note("No record was selected for explanation (EnableExplanations): the model's predictions follow."));
+      preds.forEach((p, i) => results.appendChild(record(i, null, null, p, [], body)));
+      return;
+    }
     ks.forEach((rec, i) => results.appendChild(record(i, rec, ext[i], preds[i], values[i] || [], body)));
   }
   function note(text) { const p = document.createElement("p"); p.className = "muted"; p.textContent = text; return p; }

@@ -9,6 +9,7 @@
     $("error").hidden = true;
     $("report").hidden = true;
     $("state").textContent = "checking…";
+    $("check").disabled = true;  // a check takes seconds; a second click would start a second one
     const payload = {
       container_url: $("container_url").value.trim(),
       records: $("records").value,
@@ -29,6 +30,8 @@
       $("state").textContent = "";
       $("error").textContent = err.message;
       $("error").hidden = false;
+    } finally {
+      $("check").disabled = false;
     }
   });
   function show(report) {
@@ -58,5 +61,5 @@
     $("explainer-config").textContent = report.explainer_config ? JSON.stringify(report.explainer_config, null, 2) : "";
     $("report").hidden = false;
   }
-  $("copy-config").addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText($("explainer-config").textContent));
+  wireCopy($("copy-config"), $("explainer-config"), $("config-copied"));
 })();

@@ -1,0 +1,84 @@
+"""The playground beyond the happy path: an endpoint without an explainer answering JSON Lines, an explainer that
+explains no record, and endpoints that are not InService."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from tests.web.conftest import wait_for
+
+
+def invoke_raw(browser, records: str, content_type: str) -> None:
+    """Send ``records`` in raw mode and wait for the answer or the error."""
+    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
+    Select(browser.find_element(By.ID, "content-type")).select_by_visible_text(content_type)
+    raw = browser.find_element(By.ID, "raw")
+    raw.clear()
+    raw.send_keys(records)
+    browser.find_element(By.ID, "invoke").click()
+    state, error = browser.find_element(By.ID, "state"), browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 20).until(lambda b: state.text.startswith("answered") or error.is_displayed())
+
+
+@pytest.mark.parametrize(
+    "records", ["[1,2,3,4,5,6,7,8]", "[1,2,3,4,5,6,7,8]\n[0,0,0,0,0,0,0,0]"], ids=["one record", "two records"]
+)
+def test_json_lines_from_an_endpoint_without_an_explainer_are_the_models_answer(
+    browser, console_server, plain_endpoint, records
+):
+    browser.get(f"{console_server.url}/endpoints/{plain_endpoint}/playground")
+    invoke_raw(browser, records, "application/jsonlines")
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    results = browser.find_element(By.ID, "results").text
+    assert "no ExplainerConfig" in results and "EnableExplanations" not in results
+    answer = browser.find_element(By.ID, "response-json").get_attribute("textContent")
+    lines = [json.loads(line) for line in answer.splitlines()]  # the model's own JSON Lines, one per record
+    assert len(lines) == len(records.splitlines()) and all("score" in line for line in lines)
+
+
+def test_records_nobody_explained_still_show_the_models_predictions(browser, console_server, quiet_endpoint):
+    browser.get(f"{console_server.url}/endpoints/{quiet_endpoint}/playground")
+    invoke_raw(browser, "0,0,0,0,0,0,0,0\n1,1,1,1,1,1,1,1", "text/csv")
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    answer = json.loads(browser.find_element(By.ID, "response-json").get_attribute("textContent"))
+    predictions = answer["predictions"]["data"].splitlines()
+    assert len(predictions) == 2 and not answer["explanations"]
+    headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "section.record h2")]
+    assert headings == [f"Record {i + 1}: the model answered {p}" for i, p in enumerate(predictions)]
+    assert "No record was selected for explanation" in browser.find_element(By.ID, "results").text
+
+
+@pytest.mark.parametrize("status", ["Failed", "Creating"])
+def test_an_endpoint_not_in_service_says_so_and_cannot_be_invoked(request, browser, console_server, status):
+    name = request.getfixturevalue(f"{status.lower()}_endpoint")
+    described = console_server.client("sagemaker").describe_endpoint(EndpointName=name)
+    assert described["EndpointStatus"] == status
+    browser.get(f"{console_server.url}/endpoints/{name}/playground")
+    warning = wait_for(browser, "#status-warning")
+    assert status in warning.text
+    if status == "Failed":
+        assert described["FailureReason"] in warning.text
+    # Checked after playground.js ran (it runs before the page's load event, which browser.get waits for).
+    assert browser.execute_script("return document.readyState") == "complete"
+    assert not browser.find_element(By.ID, "invoke").is_enabled()
+
+
+def test_an_updating_endpoint_keeps_answering_with_its_current_deployment(browser, console_server, updating_endpoint):
+    # As on SageMaker, an endpoint serves its current deployment while an update is under way.
+    assert console_server.client("sagemaker").describe_endpoint(EndpointName=updating_endpoint)["EndpointStatus"] == (
+        "Updating"
+    )
+    browser.get(f"{console_server.url}/endpoints/{updating_endpoint}/playground")
+    assert not browser.find_elements(By.ID, "status-warning")
+    assert "Updating" in wait_for(browser, "#status-note").text
+    assert browser.execute_script("return document.readyState") == "complete"
+    assert browser.find_element(By.ID, "invoke").is_enabled()
+
+
+def test_an_endpoint_in_service_has_no_warning(browser, console_server, explained_endpoint):
+    browser.get(f"{console_server.url}/endpoints/{explained_endpoint}/playground")
+    assert not browser.find_elements(By.ID, "status-warning")
+    assert browser.find_element(By.ID, "invoke").is_enabled()
