@@ -10,11 +10,18 @@ from collections.abc import Sequence
 
 from openclarify import __version__
 from openclarify.commands import SUBCOMMANDS
-from openclarify.commands.common import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, CliError, fail
+from openclarify.commands.common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CliError,
+    CommandParser,
+    fail,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(  # its subcommands' parsers are CommandParsers too (add_subparsers takes the type)
         prog="openclarify",
         description="Online Kernel SHAP explanations behind a SageMaker-Clarify-compatible API.",
         epilog="Exit codes: 0 ok, 1 some records failed, 2 usage or configuration error, 3 server unreachable, "

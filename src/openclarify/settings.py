@@ -6,12 +6,38 @@ needs them; nothing reads the environment after start-up.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "OPENCLARIFY_"
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}  # for switches, any case
+
+# Each numeric field's test (a value must also be finite) and what to tell whoever fails it. Checked when Settings is
+# made, so that a negative deadline or a port beyond 65535 stops the start with one line, not the first request.
+RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "port": (lambda v: 0 <= v <= 65535, "a TCP port, 0 to 65535 (0: any free port)"),
+    "invoke_deadline_seconds": (lambda v: v > 0, "more than 0 seconds"),
+    "container_startup_timeout_seconds": (lambda v: v > 0, "more than 0 seconds"),
+    "create_grace_seconds": (lambda v: v >= 0, "0 seconds (answer at once) or more"),
+    "clock_skew_seconds": (lambda v: v > 0, "more than 0 seconds"),
+    "precheck_timeout_seconds": (lambda v: v > 0, "more than 0 seconds"),
+    "max_queued_invocations": (lambda v: v >= 0, "0 (refuse what cannot start at once) or more"),
+    "max_text_units": (lambda v: v >= 1, "1 or more"),
+}
+INTEGERS = {"port", "max_text_units", "max_queued_invocations"}
+SECRETS = {"access_keys"}  # never echoed in an error
+
+
+class SettingError(ValueError):
+    """A value a setting cannot take. ``setting`` names the Settings field; ``source`` what the user wrote
+    (``OPENCLARIFY_PORT='abc'``) when known here: a flag's name is the command line's business."""
+
+    def __init__(self, setting: str, reason: str, source: str | None = None) -> None:
+        super().__init__(f"{source or setting}: {reason}")
+        self.setting, self.reason, self.source = setting, reason, source
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -77,6 +103,12 @@ class Settings:
     console: bool = True
     """Serve the web console at ``/`` (only ever while authentication is off: see docs/console.md)."""
 
+    def __post_init__(self) -> None:
+        for name in RANGES:
+            reason = _out_of_range(name, getattr(self, name))
+            if reason:
+                raise SettingError(name, reason)
+
     def resolved_model_roots(self) -> tuple[Path, ...]:
         roots = self.model_roots or (Path.cwd(), self.data_dir)
         return tuple(Path(r).expanduser().resolve() for r in roots)
@@ -91,13 +123,25 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from ``OPENCLARIFY_*`` variables; ``overrides`` (already-parsed flags) win."""
+        """Build settings from ``OPENCLARIFY_*`` variables; ``overrides`` (already-parsed flags) win.
+
+        A value a setting cannot take is a :class:`SettingError`; its ``source`` names the variable when the value
+        came from one, and is None when it came from ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None:
+            variable = ENV_PREFIX + f.name.upper()
+            raw = env.get(variable)
+            if raw is None or overrides.get(f.name) is not None:  # a flag wins over the variable, even a bad one
+                continue
+            source = variable if f.name in SECRETS else f"{variable}={raw!r}"
+            try:
                 values[f.name] = _convert(f.name, raw)
+            except ValueError as exc:
+                raise SettingError(f.name, str(exc), source) from None
+            reason = _out_of_range(f.name, values[f.name])
+            if reason:
+                raise SettingError(f.name, reason, source)
         if "data_dir" not in values and "data_dir" not in overrides:
             values["data_dir"] = default_data_dir(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -118,13 +162,31 @@ def parse_access_keys(items: list[str]) -> dict[str, str]:
     return keys
 
 
+def _out_of_range(name: str, value: object) -> str | None:
+    """What ``value`` should be, when field ``name`` cannot take it; None when it can."""
+    if name not in RANGES or not isinstance(value, int | float):
+        return None
+    allowed, description = RANGES[name]
+    return None if math.isfinite(value) and allowed(value) else f"must be {description}"
+
+
 def _convert(name: str, raw: str) -> object:
-    if name in {"port", "max_text_units", "max_queued_invocations"}:
-        return int(raw)
+    """A variable's text as the field's value; ValueError says what it should be."""
+    if name in INTEGERS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
     if name.endswith("_seconds"):
-        return float(raw)
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("not a number of seconds") from None
     if name in {"insecure", "allow_https_baseline", "console", "ray"}:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        word = raw.strip().lower()
+        if word not in TRUE | FALSE:  # a typo such as 'ture' must not quietly mean off
+            raise ValueError("write 1, true, yes or on to turn it on; 0, false, no or off to turn it off")
+        return word in TRUE
     if name in {"data_dir", "credentials_file"}:
         return Path(raw).expanduser()
     if name == "model_roots":

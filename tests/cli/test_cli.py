@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli.conftest import N_FEATURES, cli
 from tests.conftest import free_port
-from tests.web.conftest import N_FEATURES
 
 from openclarify.commands.serve import env_name, settings_table
 from openclarify.settings import Settings
@@ -19,17 +19,7 @@ from openclarify.settings import Settings
 DOCS = Path(__file__).parent.parent.parent / "docs" / "cli.md"
 
 
-def cli(*args: str, url: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
-    env["COLUMNS"] = "200"
-    if url:
-        env["AWS_ENDPOINT_URL_SAGEMAKER"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "openclarify", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def test_invoke_streams_batches_reports_a_bad_record_by_line_and_goes_on(console_server, explained_endpoint, tmp_path):
+def test_invoke_streams_batches_reports_a_bad_record_by_line_and_goes_on(cli_server, explained_endpoint, tmp_path):
     good = ",".join(["0.5"] * N_FEATURES)
     lines = [good, good, "1,2,3", good, "", good]  # line 3 has 3 features, line 5 is blank
     source = tmp_path / "records.csv"
@@ -44,7 +34,7 @@ def test_invoke_streams_batches_reports_a_bad_record_by_line_and_goes_on(console
         "--batch-size",
         "2",
         "--extended",
-        url=console_server.url,
+        url=cli_server.url,
     )
     assert result.returncode == 1, result.stderr
     assert re.search(r"^line 3: ValidationError: .+", result.stderr, re.M)
@@ -57,9 +47,9 @@ def test_invoke_streams_batches_reports_a_bad_record_by_line_and_goes_on(console
         assert abs(row["openclarify"]["expected_value"][0] + phi - float(row["prediction"])) < 1e-9
 
 
-def test_invoke_reads_json_lines_from_stdin_and_no_explain_skips_explanations(console_server, explained_endpoint):
+def test_invoke_reads_json_lines_from_stdin_and_no_explain_skips_explanations(cli_server, explained_endpoint):
     records = "\n".join(json.dumps([0.1 * j] * N_FEATURES) for j in range(3))
-    result = cli("invoke", explained_endpoint, "--no-explain", url=console_server.url, stdin=records)
+    result = cli("invoke", explained_endpoint, "--no-explain", url=cli_server.url, stdin=records)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 3]
@@ -67,26 +57,26 @@ def test_invoke_reads_json_lines_from_stdin_and_no_explain_skips_explanations(co
     assert "3 of 3 records answered (predictions only)" in result.stderr
 
 
-def test_list_and_describe_through_boto3(console_server, explained_endpoint):
-    listing = cli("endpoints", url=console_server.url)
+def test_list_and_describe_through_boto3(cli_server, explained_endpoint):
+    listing = cli("endpoints", url=cli_server.url)
     assert listing.returncode == 0, listing.stderr
     assert re.search(rf"{explained_endpoint}\s+│\s+InService", listing.stdout)
-    described = cli("configs", "describe", "web-config", "--json", "--endpoint-url", console_server.url)
+    described = cli("configs", "describe", "cli-explained", "--json", "--endpoint-url", cli_server.url)
     assert json.loads(described.stdout)["ExplainerConfig"]["ClarifyExplainerConfig"]["ShapConfig"]["Seed"] == 5
-    models = cli("models", "list", "--json", url=console_server.url)
-    assert "web-model" in [m["ModelName"] for m in json.loads(models.stdout)]
+    models = cli("models", "list", "--json", url=cli_server.url)
+    assert "cli-explained" in [m["ModelName"] for m in json.loads(models.stdout)]
 
 
-def test_errors_are_one_line_with_the_fix_and_a_meaningful_exit_code(console_server, explained_endpoint, tmp_path):
-    missing = cli("models", "describe", "no-such-model", url=console_server.url)
+def test_errors_are_one_line_with_the_fix_and_a_meaningful_exit_code(cli_server, explained_endpoint, tmp_path):
+    missing = cli("models", "describe", "no-such-model", url=cli_server.url)
     assert missing.returncode == 4
     assert missing.stderr.count("\n") == 1 and missing.stderr.startswith("openclarify: ValidationException:")
     unreachable = cli("endpoints", "--endpoint-url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 3
     assert unreachable.stderr.count("\n") == 1 and "openclarify serve" in unreachable.stderr
-    no_file = cli("invoke", explained_endpoint, str(tmp_path / "nope.csv"), url=console_server.url)
+    no_file = cli("invoke", explained_endpoint, str(tmp_path / "nope.csv"), url=cli_server.url)
     assert no_file.returncode == 2 and no_file.stderr.startswith("openclarify: cannot read")
-    unknown = cli("invoke", "no-such-endpoint", url=console_server.url, stdin="1,2\n")
+    unknown = cli("invoke", "no-such-endpoint", url=cli_server.url, stdin="1,2\n")
     assert unknown.returncode == 4 and "not found" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
@@ -115,11 +105,11 @@ def test_help_gives_the_endpoint_url_each_command_reads():
     assert "(default: $AWS_ENDPOINT_URL_SAGEMAKER, else" in endpoints
 
 
-def test_invoke_into_a_reader_that_stops_early_ends_quietly(console_server, explained_endpoint, tmp_path):
+def test_invoke_into_a_reader_that_stops_early_ends_quietly(cli_server, explained_endpoint, tmp_path):
     """`openclarify invoke ENDPOINT FILE | head -1`: the reader closes the pipe after one line. The command ends
     without a traceback, with 141 (128 + SIGPIPE: what a shell shows for a tool the closed pipe stopped)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
-    env["AWS_ENDPOINT_URL_SAGEMAKER"] = console_server.url
+    env["AWS_ENDPOINT_URL_SAGEMAKER"] = cli_server.url
     # Far more output than a pipe holds (64 KiB), so the command is still writing when the reader is gone.
     source = tmp_path / "many.csv"
     source.write_text("".join(",".join([f"{0.01 * (i % 50):.2f}"] * N_FEATURES) + "\n" for i in range(600)))

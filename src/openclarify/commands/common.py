@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,6 +49,49 @@ def fail(exc: CliError) -> int:
     return exc.code
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse's parser, plus ``intermixed=True`` for a subcommand whose positionals may stand among its flags.
+
+    Plain argparse gives an optional positional its default as soon as a flag follows the first positional, so
+    ``invoke ENDPOINT --extended FILE`` ends in "unrecognized arguments: FILE". Intermixed parsing reads the flags
+    first and the positionals after. The parent parser hands a subcommand its arguments through
+    ``parse_known_args`` (``parse_intermixed_args`` refuses a parser with subcommands), so the switch is here."""
+
+    def __init__(self, *args: Any, intermixed: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._intermixed = intermixed
+        self._parsing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if not self._intermixed or self._parsing:
+            return super().parse_known_args(args, namespace)
+        self._parsing = True  # parse_known_intermixed_args calls back into parse_known_args, twice
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def command_name() -> str:
+    """This command as the user can type it again in the same shell, for the commands the demo suggests.
+
+    ``make demo`` runs ``.venv/bin/openclarify``, which is not on PATH: suggesting a bare ``openclarify`` would
+    fail. ``sys.argv[0]`` is what started us: keep it, unless PATH finds the same program under its bare name."""
+    started = sys.argv[0] if sys.argv else ""
+    if not started or Path(started).name == "__main__.py":  # python -m openclarify
+        return f"{shlex.quote(sys.executable)} -m openclarify"
+    found = shutil.which("openclarify")
+    if found and Path(found).resolve() == Path(started).resolve():
+        return "openclarify"
+    return shlex.quote(started)
+
+
 def console(**kwargs: Any) -> Console:
     """A rich Console whose closed pipe ends the command as any other write to a closed stdout does (``cli.main``:
     quietly, with EXIT_BROKEN_PIPE). Rich's own handling exits with 1, which ``invoke`` uses for failed records."""
@@ -58,25 +105,46 @@ def console(**kwargs: Any) -> Console:
     return _Console(**kwargs)
 
 
-def add_server_arguments(parser: argparse.ArgumentParser, runtime: bool = False) -> None:
+def add_server_arguments(parser: argparse.ArgumentParser, runtime: bool = False, default: Any = None) -> None:
     """``runtime``: the command calls SageMaker's runtime API, whose URL ``endpoint_url(runtime=True)`` reads
-    from ``$AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` first."""
-    default = f"${RUNTIME_ENDPOINT_ENV}, then ${ENDPOINT_ENV}" if runtime else f"${ENDPOINT_ENV}"
+    from ``$AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` first. ``default``: the flags' value when not given
+    (``argparse.SUPPRESS`` for a sub-action that must not overwrite its parent's)."""
+    fallback = f"${RUNTIME_ENDPOINT_ENV}, then ${ENDPOINT_ENV}" if runtime else f"${ENDPOINT_ENV}"
     parser.add_argument(
         "--endpoint-url",
-        help=f"the server's URL (default: {default}, else {DEFAULT_URL})",
+        default=default,
+        help=f"the server's URL (default: {fallback}, else {DEFAULT_URL})",
     )
     parser.add_argument(
-        "--region", help="region to sign for (default: $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1)"
+        "--region",
+        default=default,
+        help="region to sign for (default: $AWS_REGION / $AWS_DEFAULT_REGION, else us-east-1)",
     )
 
 
 def endpoint_url(args: argparse.Namespace, runtime: bool = False) -> str:
-    if getattr(args, "endpoint_url", None):
-        return args.endpoint_url
-    if runtime and os.environ.get(RUNTIME_ENDPOINT_ENV):
-        return os.environ[RUNTIME_ENDPOINT_ENV]
-    return os.environ.get(ENDPOINT_ENV) or DEFAULT_URL
+    """The server's URL from the flag, else the environment, else the default; refused here, with where it came
+    from, when it is not an http(s) URL (botocore would raise a bare ValueError at the first call)."""
+    candidates = [("--endpoint-url", getattr(args, "endpoint_url", None))]
+    if runtime:
+        candidates.append((RUNTIME_ENDPOINT_ENV, os.environ.get(RUNTIME_ENDPOINT_ENV)))
+    candidates.append((ENDPOINT_ENV, os.environ.get(ENDPOINT_ENV)))
+    for source, url in candidates:
+        if url:
+            _check_url(source, url)
+            return url
+    return DEFAULT_URL
+
+
+def _check_url(source: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port >= 0  # reading .port raises ValueError for host:abc, host:99999
+        ok = port_ok and parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise CliError(f"{source} {url!r} is not a server URL: write it as http://HOST:PORT (e.g. {DEFAULT_URL}).")
 
 
 def client(service: str, url: str, region: str | None = None) -> Any:
@@ -91,23 +159,42 @@ def client(service: str, url: str, region: str | None = None) -> Any:
     if session.get_credentials() is None:
         kwargs = {"aws_access_key_id": "openclarify", "aws_secret_access_key": "openclarify"}
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=70, connect_timeout=5)
-    return session.client(service, endpoint_url=url, region_name=region, config=config, **kwargs)
+    try:
+        return session.client(service, endpoint_url=url, region_name=region, config=config, **kwargs)
+    except ValueError as exc:  # botocore's checks of the URL and region (InvalidRegionError is a ValueError)
+        raise CliError(f"cannot make a client for {url} in region {region!r}: {exc}", EXIT_USAGE) from None
 
 
 @contextlib.contextmanager
 def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
     """botocore's exceptions as one-line CliErrors with the fix. ``runtime`` as for :func:`endpoint_url`."""
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoRegionError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        HTTPClientError,
+        NoRegionError,
+        SSLError,
+    )
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+    variables = f"{RUNTIME_ENDPOINT_ENV} or {ENDPOINT_ENV}" if runtime else ENDPOINT_ENV
     try:
         yield
-    except EndpointConnectionError:
-        variables = f"{RUNTIME_ENDPOINT_ENV} or {ENDPOINT_ENV}" if runtime else ENDPOINT_ENV
+    except (EndpointConnectionError, ConnectTimeoutError):
         raise CliError(
             f"no server answers at {url}: start one with 'openclarify serve' (or 'openclarify demo'), or pass "
             f"--endpoint-url / set {variables}.",
             EXIT_UNREACHABLE,
         ) from None
+    except SSLError:  # typically https:// against a plain-HTTP server, as openclarify serve is
+        plain = url.replace("https://", "http://", 1)
+        raise CliError(
+            f"no server answers TLS at {url}: if the server speaks plain HTTP (openclarify serve does), use {plain}.",
+            EXIT_UNREACHABLE,
+        ) from None
+    except (BotocoreConnectionError, HTTPClientError) as exc:  # closed mid-answer, no answer in time, a failing proxy
+        raise CliError(f"the connection to {url} failed: {exc}", EXIT_UNREACHABLE) from None
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Error")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import shutil
 import socket
 import tempfile
@@ -18,11 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from openclarify.commands.common import EXIT_USAGE, CliError, console
+from openclarify.commands.common import EXIT_USAGE, CliError, command_name, console, plural
 
 NAME = "demo-breast-cancer"
 TOP = 8  # features shown per record; the rest are summed in one line
 BASELINE_ROWS = 10
+DATA_ROWS = 569  # scikit-learn's bundled breast-cancer data, load_breast_cancer()
+MAX_RECORDS = DATA_ROWS // 2
+"""The records explained are held out of training: at most half the rows, so that the model still learns from the
+other half (with all of them held out it has nothing to learn from)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "breast-cancer data, create the model, an endpoint config with ExplainerConfig and an endpoint through "
         "boto3, invoke it with explanations and print them; then serve until Ctrl-C.",
     )
-    parser.add_argument("--records", type=int, default=3, help="how many records to explain (default: 3)")
+    parser.add_argument(
+        "--records", type=int, default=3, help=f"how many records to explain, 1 to {MAX_RECORDS} (default: 3)"
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -52,8 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = console(highlight=False)
-    if args.records < 1:
-        raise CliError("--records must be at least 1.", EXIT_USAGE)
+    if not 1 <= args.records <= MAX_RECORDS:
+        raise CliError(
+            f"--records must be 1 to {MAX_RECORDS}: the records explained are held out of training, and the data set "
+            f"has {DATA_ROWS} rows.",
+            EXIT_USAGE,
+        )
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port must be a TCP port, 0 to 65535 (0: any free port).", EXIT_USAGE)
     try:
         import skops.io  # noqa: F401
         from sklearn.datasets import load_breast_cancer  # noqa: F401
@@ -87,6 +100,8 @@ class Demo:
         self.console.print(f"[bold cyan]{n}.[/] {text}")
 
     def run(self, stack: contextlib.ExitStack) -> int:
+        from rich.markup import escape
+
         from openclarify.app import BackgroundServer, build_app
         from openclarify.commands.common import client, translated_errors
         from openclarify.process import tune_for_serving
@@ -142,7 +157,7 @@ class Demo:
             took = (time.perf_counter() - started) * 1e3
         self.step(
             4,
-            f"invoke_endpoint with {len(test)} records and explanations on: answered in {took:.0f} ms (the "
+            f"invoke_endpoint with {plural(len(test), 'record')} and explanations on: answered in {took:.0f} ms (the "
             "CustomAttributes 'openclarify-extended=true' adds base values and error bars to Clarify's JSON).\n",
         )
         c.print(
@@ -157,12 +172,19 @@ class Demo:
         c.print(f"[bold]Web console[/]: {url}/", soft_wrap=True)
         c.print(f"  the playground, with charts: {url}/endpoints/{NAME}/playground", soft_wrap=True)
         c.print(f"[bold]Metrics[/]: {url}/metrics", soft_wrap=True)
+        command = command_name()  # as it can be run from here: `make demo` runs .venv/bin/openclarify, not on PATH
+        if args.exit:  # the server stops now (and a temporary data dir goes with it): nothing to try against
+            c.print(
+                f"[bold]Try it yourself[/]: run [bold]{escape(command)} demo[/] without --exit; it keeps serving and "
+                "shows the commands to run against it.",
+                soft_wrap=True,
+            )
+            return 0
         c.print("[bold]Try it yourself[/], from another terminal while this one serves:")
         c.print(f"  export AWS_ENDPOINT_URL_SAGEMAKER={url}", soft_wrap=True)
         c.print(f"  export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME={url}", soft_wrap=True)
-        c.print(f"  openclarify endpoints\n  openclarify invoke {NAME} {self.data_dir / 'records.csv'}", soft_wrap=True)
-        if args.exit:
-            return 0
+        records = shlex.quote(str(self.data_dir / "records.csv"))
+        c.print(escape(f"  {command} endpoints\n  {command} invoke {NAME} {records}"), soft_wrap=True)
         c.print("\nServing until Ctrl-C.")
         try:
             while server.thread.is_alive():
@@ -255,7 +277,7 @@ class Demo:
                 names[j], f"{row[j]:.4g}", f"[{colour}]{phi[j]:+.4f}[/]", f"{se[j]:.4f}", f"[{colour}]{bar}[/]"
             )
         rest = order[TOP:]
-        table.add_row(f"{len(rest)} other features", "", f"{sum(phi[j] for j in rest):+.4f}", "", "")
+        table.add_row(plural(len(rest), "other feature"), "", f"{sum(phi[j] for j in rest):+.4f}", "", "")
         self.console.print(table)
         base, fx = extra["expected_value"][0], extra["f_x"][0]
         how = "exact Shapley values" if extra["exact"] else "sampled"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -21,20 +23,32 @@ from typing import IO, Any
 
 from openclarify.commands.common import (
     EXIT_RECORDS_FAILED,
+    EXIT_REFUSED,
     EXIT_USAGE,
     CliError,
     add_server_arguments,
     client,
     console,
     endpoint_url,
+    plural,
     translated_errors,
 )
 
 EXTENDED = "openclarify-extended=true"
 # Codes that concern the records of a request, not the endpoint or the server: retry record by record.
 RECORD_ERRORS = {"ValidationError", "ModelError"}
-# ...except these, which no record can fix.
-ENDPOINT_ERRORS = re.compile(r"^Endpoint \S+ .*(not found|not in service)|does not have a variant|TargetModel")
+# ...except these, which no record can fix: the endpoint, or the media types the request names.
+REQUEST_ERRORS = re.compile(
+    r"^Endpoint \S+ .*(not found|not in service)|does not have a variant|TargetModel"
+    r"|\b(Content|Accept) type .* not supported|client error \(415\)"
+)
+PROBES = 3
+"""While no record has been answered, this many failing in a row alike, each sent alone, means the error is one
+every record gets (records of another width than the endpoint's, a content type its model cannot read): stop then,
+rather than send each of the other records alone for the same answer. Not 1, so that one bad first record, such
+as a CSV header without --header, is reported as that line and the run goes on."""
+# The server numbers records from 1 in each request; the user knows them by their line in the input.
+RECORD_REFERENCE = re.compile(r"\b[Rr]ecord (\d+)\b")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="explain records from a file or stdin (CSV or JSON Lines), in batches",
         description="Send records to an endpoint in batches of InvokeEndpoint calls and write one JSON line per "
         "record. A failing record is reported with its line number and the others go on.",
+        intermixed=True,  # flags may stand between ENDPOINT and FILE
     )
     parser.add_argument("endpoint", metavar="ENDPOINT", help="endpoint name")
     parser.add_argument("input", metavar="FILE", nargs="?", default="-", help="records file, or - for stdin (default)")
@@ -77,13 +92,105 @@ def _content_type(args: argparse.Namespace, first: str) -> str:
     return "application/jsonlines" if first.lstrip().startswith(("{", "[")) else "text/csv"
 
 
-def _records(stream: IO[str], skip_header: bool) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, start=1):
-        if skip_header and number == 1:
-            continue
-        line = line.rstrip("\r\n")
-        if line.strip():
-            yield number, line
+class Records:
+    """The input's records as (line number, text), read once.
+
+    Once, because a pipe, a FIFO, ``/dev/stdin`` or ``<(command)`` can only be read once. So the progress bar
+    counts bytes: ``total`` is the size of a regular file (None for a stream: a bar without an end) and
+    ``consumed`` how much of it has been read. Lines are decoded one by one, so that text that is not UTF-8 is
+    reported with its line number."""
+
+    def __init__(self, stream: IO[bytes], name: str, skip_header: bool) -> None:
+        self.stream, self.name, self.skip_header = stream, name, skip_header
+        self.consumed = 0
+        self.total: int | None = None
+        try:
+            info = os.fstat(stream.fileno())
+            if stat.S_ISREG(info.st_mode):
+                self.total = info.st_size - stream.tell()
+        except (OSError, ValueError):  # no file descriptor (a replaced stdin), or not seekable
+            pass
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        try:
+            for number, raw in enumerate(self.stream, start=1):
+                self.consumed += len(raw)
+                if self.skip_header and number == 1:
+                    continue
+                line = self._decode(number, raw).rstrip("\r\n")
+                if line.strip():
+                    yield number, line
+        except OSError as exc:
+            raise CliError(f"cannot read {self.name}: {exc.strerror or exc}.", EXIT_USAGE) from None
+
+    def _decode(self, number: int, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: drop a byte-order mark
+        except UnicodeDecodeError as exc:
+            raise CliError(
+                f"{self.name}, line {number}: not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                "save the records as UTF-8 (e.g. iconv -f latin1 -t utf-8).",
+                EXIT_USAGE,
+            ) from None
+
+
+def _open_input(name: str, skip_header: bool) -> Records:
+    if name == "-":
+        if sys.stdin is None:
+            raise CliError("no input: stdin is closed. Pass a records FILE.")
+        return Records(sys.stdin.buffer, "stdin", skip_header)
+    try:
+        return Records(Path(name).open("rb"), name, skip_header)
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror}. Pass an existing file, or - for stdin.") from None
+
+
+class Output:
+    """Where rows go: stdout, or FILE.
+
+    FILE is opened (and so emptied) only when the first row is written, or when a run completes without one (so
+    that FILE then says "no rows", not the last run's rows). A run that stops at once (unknown endpoint, no
+    server, Ctrl-C) leaves an existing FILE as it was. This rather than writing to a temporary file moved into
+    place at the end: rows are written as they are answered, as to stdout (``tail -f`` works, and an hour of
+    answered records is not thrown away when record 90 000 finds the endpoint deleted), and FILE may be anything
+    writable (``/dev/stdout``, a FIFO), keeping its permissions and owner. Whether FILE can be written is checked
+    before the first request, so an impossible path fails before the work, not after it."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.stream: IO[str] | None = None if path else sys.stdout
+        if path is not None:
+            _check_writable(path)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._open().write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    def complete(self) -> None:
+        self._open()
+
+    def close(self) -> None:
+        if self.path is not None and self.stream is not None:
+            self.stream.close()
+
+    def _open(self) -> IO[str]:
+        if self.stream is None:
+            assert self.path is not None
+            try:
+                self.stream = self.path.open("w", encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot write {self.path}: {exc.strerror}.", EXIT_USAGE) from None
+        return self.stream
+
+
+def _check_writable(path: Path) -> None:
+    fix = "Pass --output a file in an existing directory you can write."
+    if path.is_dir():
+        raise CliError(f"cannot write {path}: it is a directory. {fix}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise CliError(f"cannot write {path}: there is no directory {parent}. {fix}")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise CliError(f"cannot write {path}: permission denied. {fix}")
 
 
 def _batches(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -96,16 +203,28 @@ def _value(answer: str | None) -> Any:
     """One record's model output: a number or JSON when it parses as such, else the text as answered."""
     if answer is None:
         return None
+    answer = answer.strip()
     try:
         return json.loads(answer)
     except ValueError:
         return answer
 
 
+def _in_lines(message: str, lines: list[int]) -> str:
+    """The server's "Record K" (K counted from 1 in the request) as the line K stands on in the input."""
+
+    def line(match: re.Match[str]) -> str:
+        k = int(match.group(1))
+        return f"line {lines[k - 1]}" if 1 <= k <= len(lines) else match.group(0)
+
+    return RECORD_REFERENCE.sub(line, message)
+
+
 class Invoker:
     def __init__(self, runtime: Any, args: argparse.Namespace, content_type: str) -> None:
         self.runtime, self.args, self.content_type = runtime, args, content_type
         self.failures: list[tuple[int, str]] = []
+        self.answered = 0
         self.explained = 0
 
     def call(self, lines: list[str]) -> Any:
@@ -127,23 +246,39 @@ class Invoker:
         from botocore.exceptions import ClientError
 
         try:
-            return self.split(batch, self.call([line for _, line in batch]))
+            rows = self.split(batch, self.call([line for _, line in batch]))
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in RECORD_ERRORS or ENDPOINT_ERRORS.search(exc.response.get("Error", {}).get("Message", "")):
+            error = exc.response.get("Error", {})
+            code, message = error.get("Code", ""), error.get("Message", str(exc))
+            if code not in RECORD_ERRORS or REQUEST_ERRORS.search(message):
                 raise
-            if len(batch) == 1:
-                message = exc.response.get("Error", {}).get("Message", str(exc))
-                self.failures.append((batch[0][0], f"{code}: {message}"))
-                return []
-        return [row for one in batch for row in self.batch([one])]
+            if len(batch) > 1:
+                return [row for one in batch for row in self.batch([one])]
+            self.fail(batch[0][0], f"{code}: {message}")
+            return []
+        self.answered += len(rows)
+        return rows
+
+    def fail(self, number: int, error: str) -> None:
+        error = _in_lines(error, [number])
+        self.failures.append((number, error.replace(f": line {number}: ", ": ", 1)))
+        recent = self.failures[-PROBES:]
+        alike = {re.sub(r"\bline \d+\b", "line N", e) for _, e in recent}
+        if not self.answered and len(recent) == PROBES and len(alike) == 1:
+            (first, error), *others = recent
+            raise CliError(
+                f"line {first}: {error} (So did lines {' and '.join(str(n) for n, _ in others)}, each sent alone, "
+                "and no record was answered: an error no record can fix, so the run stops.)",
+                EXIT_REFUSED,
+            )
 
     def split(self, batch: list[tuple[int, str]], response: Any) -> list[dict[str, Any]]:
         body = response["Body"].read().decode()
         if response["ContentType"] != "application/json" or not body.startswith('{"version"'):
             answers = body.splitlines() if len(batch) > 1 else [body]
             return [
-                {"line": n, "prediction": a, "explanation": None} for (n, _), a in zip(batch, answers, strict=False)
+                {"line": n, "prediction": _value(a), "explanation": None}
+                for (n, _), a in zip(batch, answers, strict=False)
             ]
         answer = json.loads(body)
         predictions = str(answer["predictions"]["data"]).splitlines()
@@ -164,56 +299,61 @@ class Invoker:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1.", EXIT_USAGE)
+    url = endpoint_url(args, runtime=True)
+    out = Output(args.output)
+    records = _open_input(args.input, args.header)
+    try:
+        if args.output is not None and _same_file(records.stream, args.output):
+            # Emptied at the first row while still being read, it would end early, or feed our rows back to us.
+            raise CliError(f"--output {args.output} is the input file: write the rows to another file.")
+        return _run(args, url, records, out)
+    finally:
+        out.close()
+        if args.input != "-":
+            records.stream.close()
+
+
+def _same_file(stream: IO[bytes], path: Path) -> bool:
+    try:
+        read, written = os.fstat(stream.fileno()), os.stat(path)
+    except (OSError, ValueError):  # FILE does not exist yet, or the input has no file descriptor
+        return False
+    return (read.st_dev, read.st_ino) == (written.st_dev, written.st_ino) and stat.S_ISREG(read.st_mode)
+
+
+def _run(args: argparse.Namespace, url: str, records: Records, out: Output) -> int:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     err = console(stderr=True)
-    total: int | None = None
-    if args.input == "-":
-        stream: IO[str] = sys.stdin
-    else:
-        path = Path(args.input)
-        try:
-            stream = path.open(encoding="utf-8")
-            with path.open("rb") as f:
-                total = sum(1 for line in f if line.strip()) - (1 if args.header else 0)
-        except OSError as exc:
-            raise CliError(f"cannot read {path}: {exc.strerror}. Pass an existing file, or - for stdin.") from None
-    records = _records(stream, args.header)
-    first = next(records, None)
+    lines = iter(records)
+    first = next(lines, None)
     if first is None:
         raise CliError("no records in the input: write one record per line (CSV or JSON Lines).")
-    records = itertools.chain([first], records)
-    url = endpoint_url(args, runtime=True)
     invoker = Invoker(client("sagemaker-runtime", url, args.region), args, _content_type(args, first[1]))
-    out: IO[str] = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
     started = time.perf_counter()
     done = 0
-    try:
-        with (
-            Progress(
-                TextColumn("[bold]invoke[/] " + args.endpoint),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as progress,
-            translated_errors(url, runtime=True),
-        ):
-            task = progress.add_task("records", total=total)
-            for batch in _batches(records, args.batch_size):
-                for row in invoker.batch(batch):
-                    out.write(json.dumps(row, separators=(",", ":")) + "\n")
-                done += len(batch)
-                progress.update(task, completed=done)
-    finally:
-        if args.output:
-            out.close()
-        if stream is not sys.stdin:
-            stream.close()
+    with (
+        Progress(
+            TextColumn("[bold]invoke[/] " + args.endpoint),
+            BarColumn(),
+            TaskProgressColumn(),  # the share of the input read; blank for a stream, whose size is unknown
+            TextColumn("records: {task.fields[records]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as progress,
+        translated_errors(url, runtime=True),
+    ):
+        task = progress.add_task("records", total=records.total, records=0)
+        for batch in _batches(itertools.chain([first], lines), args.batch_size):
+            for row in invoker.batch(batch):
+                out.write(row)
+            done += len(batch)
+            progress.update(task, completed=records.consumed, records=done)
+    out.complete()
     for number, message in invoker.failures:
         err.print(f"line {number}: {message}", markup=False, highlight=False, soft_wrap=True)
     ok = done - len(invoker.failures)
@@ -221,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     where = f" to {args.output}" if args.output else ""
     failed = f"; {len(invoker.failures)} failed" if invoker.failures else ""
     err.print(
-        f"{ok} of {done} records answered ({what}){failed} in {time.perf_counter() - started:.1f} s{where}.",
+        f"{ok} of {plural(done, 'record')} answered ({what}){failed} in {time.perf_counter() - started:.1f} s{where}.",
         highlight=False,
     )
     return EXIT_RECORDS_FAILED if invoker.failures else 0

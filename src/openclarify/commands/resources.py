@@ -10,7 +10,14 @@ import datetime as dt
 import json
 from typing import Any
 
-from openclarify.commands.common import add_server_arguments, client, console, endpoint_url, translated_errors
+from openclarify.commands.common import (
+    add_server_arguments,
+    client,
+    console,
+    endpoint_url,
+    plural,
+    translated_errors,
+)
 
 # command → (list operation, list key, describe operation, name parameter, columns of the list table)
 KINDS: dict[str, tuple[str, str, str, str, tuple[str, ...]]] = {
@@ -44,9 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         listing = actions.add_parser("list", help=f"list {kind} (the default)")
         describe = actions.add_parser("describe", help="describe one by name")
         describe.add_argument("name", metavar="NAME")
+        # The flags go before ACTION or after it. argparse parses an action's arguments into a namespace of its own
+        # and copies every value back over the parent's, defaults included: with a default after ACTION,
+        # `endpoints --json describe X` would lose its --json. SUPPRESS leaves out what was not given there.
         for p in (parser, listing, describe):
-            add_server_arguments(p)
-            p.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+            after_action = p is not parser
+            add_server_arguments(p, default=argparse.SUPPRESS if after_action else None)
+            p.add_argument(
+                "--json",
+                action="store_true",
+                default=argparse.SUPPRESS if after_action else False,
+                help="print the API's JSON instead of a table",
+            )
         parser.set_defaults(handler=run, kind=kind, action="list")
         listing.set_defaults(handler=run, kind=kind)
         describe.set_defaults(handler=run, kind=kind)
@@ -96,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_plain(rows), indent=2))
         return 0
-    table = Table(title=f"{len(rows)} {args.kind}", title_justify="left")
+    table = Table(title=plural(len(rows), args.kind[:-1]), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:

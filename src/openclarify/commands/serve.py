@@ -5,10 +5,16 @@ where other users could see them in the process list."""
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openclarify.commands.common import EXIT_USAGE, CliError
 from openclarify.settings import ENV_PREFIX
+
+if TYPE_CHECKING:
+    from openclarify.settings import Settings
 
 # (Settings field, type for argparse or "flag"/"switch", help). A test checks every field is here and documented.
 OPTIONS: tuple[tuple[str, object, str], ...] = (
@@ -118,7 +124,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for field, kind, text in options():
-        flag = "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
+        flag = flag_name(field)
         help_text = f"{text} [env {env_name(field)}]"
         if kind == "flag":
             parser.add_argument(flag, dest=field, action="store_true", default=None, help=help_text)
@@ -134,15 +140,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from openclarify.app import UnsafeBinding
     from openclarify.app import run as run_server
-    from openclarify.settings import Settings
+    from openclarify.settings import SettingError, Settings
 
     overrides = {field: getattr(args, field) for field, _, _ in options()}
     if overrides["model_roots"]:
         overrides["model_roots"] = tuple(overrides["model_roots"])
     try:
         settings = Settings.from_env(**overrides)
-    except ValueError as exc:
-        raise CliError(f"invalid setting: {exc}. See 'openclarify serve --help'.", EXIT_USAGE) from None
+    except SettingError as exc:
+        source = exc.source or f"{flag_name(exc.setting)} {getattr(args, exc.setting, '')}".rstrip()
+        raise CliError(f"invalid setting {source}: {exc.reason}. See 'openclarify serve --help'.", EXIT_USAGE) from None
     if settings.ray:
         try:
             from openclarify.serving.ray import RaySetupError
@@ -152,10 +159,65 @@ def run(args: argparse.Namespace) -> int:
     else:
         RaySetupError = UnsafeBinding
     try:
+        check_can_serve(settings)
         run_server(settings)
     except (UnsafeBinding, RaySetupError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    except OSError as exc:  # whatever check_can_serve did not foresee, e.g. an unreadable credentials file
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise CliError(f"cannot start the server: {exc.strerror or exc}{where}.", EXIT_USAGE) from None
     return 0
+
+
+def check_can_serve(settings: Settings) -> None:
+    """Find what would stop the server from starting before it starts, as one line with the fix: otherwise a
+    data directory that cannot be made is a traceback, and a port in use is uvicorn's log line and exit status 3,
+    which docs/cli.md keeps for "no server answered"."""
+    from openclarify.app import is_loopback
+
+    try:
+        keys = settings.resolved_access_keys()
+    except ValueError as exc:
+        path = settings.credentials_file or settings.data_dir / "credentials"
+        raise CliError(f"credentials file {path}: {exc}.", EXIT_USAGE) from None
+    if settings.database_url is None:  # the default SQLite database, in the data directory
+        fix = f"Pass --data-dir (or set {env_name('data_dir')} to) a directory you can write."
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create the data directory {settings.data_dir}: {exc.strerror}. {fix}") from None
+        if not os.access(settings.data_dir, os.W_OK):
+            raise CliError(f"cannot write the data directory {settings.data_dir}: permission denied. {fix}")
+    # Under --ray, Ray's proxy owns the port. A binding app.run refuses is reported by it, with its own fix.
+    if not settings.ray and (keys or settings.insecure or is_loopback(settings.host)):
+        check_port(settings.host, settings.port)
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind host:port once, as uvicorn will (SO_REUSEADDR, IPv6 sockets for IPv6 only). Something else may take
+    the port between this check and uvicorn's bind; then uvicorn's own message shows."""
+    import socket
+
+    fix = f"pass --port (or set {env_name('port')} to) a free one, or 0 for any"
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CliError(f"cannot listen on {host}: {exc.strerror}. Pass --host an address of this machine.") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CliError(f"port {port} on {host} is in use (another server?): stop that, or {fix}.") from None
+                raise CliError(f"cannot listen on {host} port {port}: {exc.strerror}; {fix}.") from None
+
+
+def flag_name(field: str) -> str:
+    return "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
 
 
 def settings_table() -> str:
@@ -163,7 +225,7 @@ def settings_table() -> str:
     Regenerate: ``python -c "from openclarify.commands.serve import settings_table as t; print(t())"``."""
     lines = ["| Flag | Environment variable | Meaning |", "|---|---|---|"]
     for field, kind, text in options():
-        flag = "--" + ("model-root" if field == "model_roots" else field.replace("_", "-"))
+        flag = flag_name(field)
         shown = f"`{flag}` / `--no-{flag[2:]}`" if kind == "switch" else f"`{flag}`"
         lines.append(f"| {shown} | `{env_name(field)}` | {text.replace('|', '/')} |")
     for field, text in ENV_ONLY:

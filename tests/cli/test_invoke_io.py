@@ -1,0 +1,80 @@
+"""``openclarify invoke``'s input and output: streams read once, an output file left alone until there is
+something to write, files it cannot use as one line, predictions as numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.cli.conftest import N_FEATURES, cli, one_line_error
+
+GOOD = ",".join(["0.5"] * N_FEATURES)
+
+
+def test_invoke_reads_a_stream_named_as_a_file_once(cli_server, explained_endpoint, tmp_path):
+    """/dev/stdin and a FIFO can be read once: counting their lines first left no records to send."""
+    records = "".join(f"{GOOD}\n" for _ in range(4))
+    stdin = cli("invoke", explained_endpoint, "/dev/stdin", url=cli_server.url, stdin=records)
+    assert stdin.returncode == 0, stdin.stderr
+    assert [json.loads(line)["line"] for line in stdin.stdout.splitlines()] == [1, 2, 3, 4]
+
+    fifo = tmp_path / "records.fifo"
+    os.mkfifo(fifo)
+    # The writer blocks until the command opens the FIFO; killed below if the command never does.
+    writer = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}, 'w').write({records!r})"])
+    try:
+        piped = cli("invoke", explained_endpoint, str(fifo), url=cli_server.url)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert piped.returncode == 0, piped.stderr
+    assert "4 of 4 records answered" in piped.stderr
+
+
+def test_an_output_file_is_left_alone_until_there_is_something_to_write(cli_server, explained_endpoint, tmp_path):
+    source = tmp_path / "records.csv"
+    source.write_text(f"{GOOD}\n{GOOD}\n")
+    out = tmp_path / "out.jsonl"
+    out.write_text("the last run's rows\n")
+    one_line_error(cli("invoke", "no-such-endpoint", str(source), "-o", str(out), url=cli_server.url), 4)
+    assert out.read_text() == "the last run's rows\n"
+    one_line_error(
+        cli("invoke", explained_endpoint, str(source), "-o", str(out), "--endpoint-url", "http://127.0.0.1:1"), 3
+    )
+    assert out.read_text() == "the last run's rows\n"
+    done = cli("invoke", explained_endpoint, str(source), "-o", str(out), url=cli_server.url)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2]
+    # A run that completes with no record answered says so in the file too: no rows, not the last run's.
+    source.write_text("1,2\n")
+    failed = cli("invoke", explained_endpoint, str(source), "-o", str(out), url=cli_server.url)
+    assert failed.returncode == 1 and out.read_text() == ""
+
+
+def test_files_invoke_cannot_use_are_one_line_and_exit_2(cli_server, explained_endpoint, tmp_path):
+    source = tmp_path / "records.csv"
+    source.write_text(f"{GOOD}\n")
+    no_dir = one_line_error(cli("invoke", explained_endpoint, str(source), "-o", str(tmp_path / "no" / "x.jsonl")), 2)
+    assert "no directory" in no_dir
+    a_dir = one_line_error(cli("invoke", explained_endpoint, str(source), "-o", str(tmp_path)), 2)
+    assert "is a directory" in a_dir
+    itself = one_line_error(cli("invoke", explained_endpoint, str(source), "-o", str(source)), 2)
+    assert "is the input file" in itself and source.read_text() == f"{GOOD}\n"
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(f"{GOOD}\n".encode() + "caf\u00e9,1\n".encode("latin-1"))
+    not_utf8 = one_line_error(cli("invoke", explained_endpoint, str(latin1), url=cli_server.url), 2)
+    assert "line 2" in not_utf8 and "UTF-8" in not_utf8
+
+
+def test_predictions_are_numbers_without_an_explainer_too(cli_server, plain_endpoint, explained_endpoint, tmp_path):
+    source = tmp_path / "records.csv"
+    source.write_text(f"{GOOD}\n1,2\n{GOOD}\n")  # line 2 fails, so lines 1 and 3 are sent again one by one
+    for endpoint in (plain_endpoint, explained_endpoint):
+        for batch_size in ("1", "3"):
+            result = cli("invoke", endpoint, str(source), "--batch-size", batch_size, url=cli_server.url)
+            assert result.returncode == 1, result.stderr
+            rows = [json.loads(line) for line in result.stdout.splitlines()]
+            assert [r["line"] for r in rows] == [1, 3]
+            assert all(isinstance(r["prediction"], float) for r in rows), (endpoint, batch_size, rows)
