@@ -51,3 +51,28 @@ def test_a_failing_record_is_named_by_its_line_only(cli_server, explained_endpoi
     for report in reports:
         assert not re.search(r"\brecord \d", report, re.I), report
         assert set(re.findall(r"\bline (\d+)", report)) == {report.split(":")[0].split()[1]}, report
+
+
+def test_an_endpoint_answering_too_few_lines_loses_no_record_silently(cli_server, tmp_path):
+    # A model without an explainer that answers one line fewer than it gets: the answers used to be paired with the
+    # records in order and the last record dropped, with exit 0. Now no answer is trusted; each record is asked
+    # alone, and as every one fails alike, the run stops saying why.
+    from tests.faults.conftest import FaultContainer
+
+    container = FaultContainer(fault="fewrows").start()
+    try:
+        sm = cli_server.client("sagemaker")
+        name = "cli-fewrows"
+        sm.create_model(ModelName=name, PrimaryContainer={"Image": container.url})
+        variant = {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large"}
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        source = tmp_path / "records.csv"
+        source.write_text(f"{GOOD}\n" * 3)
+        result = cli("invoke", name, str(source), url=cli_server.url)
+        error = one_line_error(result, 4)
+        assert "answered 0 lines for 1 record" in error
+        assert result.stdout == ""
+    finally:
+        container.stop()

@@ -15,8 +15,8 @@ container request it makes, baseline and synthetic batches included):
 - ``fault=fewrows``: answer 200 with one row fewer than records received;
 - ``fault=slow``: answer correctly after ``seconds=S`` (default 10) seconds.
 
-``--fault MODE`` applies a fault to every request (``/ping`` included for ``hang``/``500``), as a container that
-is broken from the start.
+``--fault MODE`` (``hang``, ``500``, ``fewrows`` or ``garbage``) applies a fault to every request (``/ping``
+included for ``hang``/``500``), as a container that is broken from the start.
 
     python fault_container.py --port 8080
 """
@@ -100,7 +100,7 @@ def make_handler(default_fault: str | None):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--fault", choices=["hang", "500"])
+    parser.add_argument("--fault", choices=["hang", "500", "fewrows", "garbage"])
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args.fault))
     server.daemon_threads = True
