@@ -129,8 +129,9 @@ def test_cli_registered_model(containers, records_file, server, sagemaker):
 # -- POST /-/precheck ------------------------------------------------------------------------------------------
 
 
-def post(server: LiveServer, payload: object) -> httpx.Response:
-    return httpx.post(server.url + "/-/precheck", content=json.dumps(payload), timeout=60)
+def post(server: LiveServer, payload: object, **headers: str) -> httpx.Response:
+    headers = {"Content-Type": "application/json", **headers}
+    return httpx.post(server.url + "/-/precheck", content=json.dumps(payload), headers=headers, timeout=60)
 
 
 def test_http_precheck_contract(containers, server):

@@ -85,7 +85,7 @@ def test_content_template_and_baseline():
     assert content_template_for("data[0]") is None
     baseline = median_baseline([("1", "a", "3"), ("2", "b", "5"), ("4", "a", "4")], CSV, None)
     assert baseline.text == '2,"a",4'
-    assert "columns 2 are not numeric" in baseline.description
+    assert "(column 2 is not numeric: its most common value)" in baseline.description
 
 
 def test_cost_fit_and_estimate():

@@ -37,6 +37,7 @@ import numpy as np
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import ModelOutputs, extract_label_headers, extract_scores, parse_cell
 from openclarify.clarify.records import CSV, MEGABYTE, Record, csv_line, is_number_text, jsonlines_line, media_type
+from openclarify.clarify.text import TEXT, paragraphs, spacy_available, split_units
 from openclarify.errors import ModelError
 from openclarify.kernelshap import clarify_n_samples
 
@@ -45,6 +46,8 @@ LIMIT_SECONDS = 60.0
 NEAR_FRACTION = 0.5
 """An estimate above this share of the limit "nears" it: real latency varies with load and record count."""
 MAX_INLINE_BASELINE = 4096
+MASK_TOKEN = "<UNK>"
+"""The text baseline: what a masked unit becomes (docs/text.md and AWS's NLP notebook use it)."""
 
 PROBABILITY_KEYS = ("probabilities", "probability", "scores", "score")
 LABEL_LIST_KEYS = ("labels", "predicted_labels", "label_headers", "classes")
@@ -205,7 +208,6 @@ def _detect_csv(rows: Sequence[list[Any]]) -> Layout:
                 f"{width} class probabilities per record (they sum to 1)",
                 {},
                 width,
-                notes=("Name the classes with InferenceConfig.LabelHeaders to get label_headers in responses.",),
             )
         if all(_is_integral(v) for v in columns[0]) and all(0.0 <= float(v) <= 1.0 for c in columns[1:] for v in c):
             raise LayoutError(
@@ -375,13 +377,23 @@ class SampleBaseline:
     description: str
 
 
-def median_baseline(records: Sequence[Record], content_type: str, content_template: str | None) -> SampleBaseline:
-    """One baseline row: the per-column median of numeric columns, the most common value of the others."""
+def median_baseline(
+    records: Sequence[Record],
+    content_type: str,
+    content_template: str | None,
+    feature_types: Sequence[str] | None = None,
+) -> SampleBaseline:
+    """One baseline row: the per-column median of numeric columns, the most common value of the others, and the
+    mask token for text columns (``feature_types``), which every masked unit of the text then becomes."""
     row: list[Any] = []
     modal: list[int] = []
+    text: list[int] = []
     for j in range(len(records[0])):
         column = json_values([r[j] for r in records])
-        if all(_is_number(v) for v in column):
+        if feature_types is not None and feature_types[j] == TEXT:
+            row.append(MASK_TOKEN)
+            text.append(j + 1)
+        elif all(_is_number(v) for v in column):
             median = float(np.median(np.asarray(column, dtype=np.float64)))
             row.append(int(median) if median.is_integer() and all(isinstance(v, int) for v in column) else median)
         else:
@@ -390,17 +402,119 @@ def median_baseline(records: Sequence[Record], content_type: str, content_templa
             modal.append(j + 1)
     values = tuple(_round(v) for v in row)
     kind = media_type(content_type)
-    text = csv_line(values) if kind == CSV else jsonlines_line(list(values), content_template)
-    description = f"one row: the per-column median of the {len(records)} sample records"
-    if modal:
-        description += f" (columns {', '.join(map(str, modal))} are not numeric: their most common value)"
-    return SampleBaseline(values, text, kind, description)
+    line = csv_line(values) if kind == CSV else jsonlines_line(list(values), content_template)
+    others = len(values) - len(text)
+    parts = []
+    if text:
+        parts.append(
+            f"{MASK_TOKEN} for text {_columns(text)}: a masked unit of the text becomes it (docs/text.md), so it "
+            "should be a token the model reads as no information"
+        )
+    if others:
+        what = "the per-column median" if not text else "for the other columns, the median"
+        median = f"{what} of the {plural(len(records), 'sample record')}"
+        if modal:
+            verb, its = ("is", "its") if len(modal) == 1 else ("are", "their")
+            median += f" ({_columns(modal)} {verb} not numeric: {its} most common value)"
+        parts.append(median)
+    description = "one row: " + "; ".join(parts)
+    return SampleBaseline(values, line, kind, description)
+
+
+def _columns(numbers: Sequence[int]) -> str:
+    """``column 2`` or ``columns 2, 3`` (1-based)."""
+    return f"column {numbers[0]}" if len(numbers) == 1 else f"columns {', '.join(map(str, numbers))}"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _round(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.10g}")
     return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sample records: text columns, non-finite values
+
+
+def sample_feature_types(records: Sequence[Record]) -> tuple[str, ...] | None:
+    """``text`` for a column where some record holds a string that does not spell a number, ``numerical`` for the
+    others; None when no column is text. The server applies the same rule to a baseline without FeatureTypes
+    (``clarify.text.resolve_feature_types``)."""
+    types = tuple(
+        TEXT if any(isinstance(r[j], str) and not is_number_text(r[j]) for r in records) else "numerical"
+        for j in range(len(records[0]))
+    )
+    return types if TEXT in types else None
+
+
+def non_finite_cell(record: Record, feature_types: Sequence[str] | None = None) -> int | None:
+    """The first column (0-based) of a non-text cell holding NaN or infinity, or None."""
+    for j, value in enumerate(record):
+        if feature_types is not None and feature_types[j] == TEXT:
+            continue
+        if isinstance(value, str) and is_number_text(value):
+            value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return j
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Text features: TextConfig defaults and the number of units
+
+
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_LETTER = re.compile(r"[^\W\d_]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\u061f\u0964])\s+")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class TextDefaults:
+    language: str
+    granularity: str
+    why: str
+    """One sentence on how they were chosen, for the findings."""
+
+
+def text_defaults(texts: Sequence[str]) -> TextDefaults:
+    """``TextConfig`` for sample texts. Language: ``en`` when the letters are mostly Latin, else ``xx`` (spaCy's
+    multi-language rules, which split any script); the sample cannot tell languages apart reliably, so the user is
+    told to set the real one. Granularity: ``sentence`` when some text holds several sentences (fewer, readable
+    players, as in AWS's NLP notebook), else ``token`` (a one-sentence text would otherwise be one player)."""
+    letters = sum(len(_LETTER.findall(t)) for t in texts)
+    latin = sum(len(_LATIN.findall(t)) for t in texts)
+    language = "en" if letters == 0 or latin >= letters / 2 else "xx"
+    sentences = max((count_units(t, language, "sentence")[0] for t in texts), default=0)
+    granularity = "sentence" if sentences > 1 else "token"
+    script = "mostly Latin letters" if language == "en" else "mostly non-Latin letters"
+    why = (
+        f"TextConfig Language {language} (the sample is written in {script}; set the text's own language code, "
+        f"docs/text.md lists them), Granularity {granularity} ("
+        + (
+            "some sample texts hold several sentences"
+            if granularity == "sentence"
+            else "the texts are single sentences"
+        )
+        + ")."
+    )
+    return TextDefaults(language, granularity, why)
+
+
+def count_units(text: str, language: str, granularity: str) -> tuple[int, bool]:
+    """The units of ``text`` (docs/text.md), and whether the count is exact: with spaCy installed it is the server's
+    own splitter; without it tokens and sentences are approximated by word characters and end marks."""
+    if granularity == "paragraph":
+        return len(paragraphs(text)), True
+    if spacy_available():
+        return len(split_units(text, language, granularity)), True
+    if granularity == "sentence":
+        return sum(1 for part in _SENTENCE_BREAK.split(text.strip()) if part), False
+    return len(_TOKEN.findall(text)), False
 
 
 # --------------------------------------------------------------------------------------------------------------

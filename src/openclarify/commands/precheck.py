@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from openclarify.commands.common import CliError, add_server_arguments, client, 
 
 EXIT_NOT_EXPLAINABLE = 1
 WAIT = {"Delay": 1, "MaxAttempts": 300}
+# ModelName, EndpointConfigName and EndpointName share this shape in SageMaker's API model (63 characters at most).
+NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--image needs --model-data PATH (the model file the runtime loads).")
     if args.model_data and not args.image:
         raise CliError("--model-data goes with --image.")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise CliError(f"--timeout must be a positive number of seconds, not {args.timeout:g}.")
+    if args.create is not None and not NAME.fullmatch(args.create):
+        # Checked before the check runs: a name SageMaker refuses would otherwise fail only after it.
+        raise CliError(
+            f"--create {args.create!r} is not a valid SageMaker name: 1 to 63 letters, digits and hyphens, starting "
+            "and ending with a letter or digit."
+        )
     records = _read_records(args.records)
     url = endpoint_url(args)
     if args.model:
@@ -94,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     service = PrecheckService(
         model_roots=roots,
         hosts=HostPolicy(("*",)),  # the user's own machine: any container they can reach
-        limits=PrecheckLimits(total_seconds=args.timeout, request_timeout_seconds=min(args.timeout, 60.0)),
+        limits=PrecheckLimits(
+            total_seconds=args.timeout, request_timeout_seconds=min(args.timeout, 60.0), timeout_hint="--timeout"
+        ),
     )
     request = PrecheckRequest(
         target=target,
@@ -188,7 +202,7 @@ def _print_text(target: str, report: Any, args: argparse.Namespace, created: str
     for finding in report.findings:
         print(f"  {MARKS.get(finding.level, finding.level)} {finding.message}")
     print()
-    if report.explainer_config is None:
+    if not report.ok:
         errors = sum(1 for f in report.findings if f.level == "error")
         print(f"Not explainable as is: {errors} error{'s' if errors != 1 else ''} above. Fix them and run again.")
         return
@@ -209,10 +223,16 @@ def _print_text(target: str, report: Any, args: argparse.Namespace, created: str
         invoke += f', Accept="{report.accept}"'
     print(f"runtime.invoke_endpoint({invoke}, Body=record)")
     print()
+    # The verdict is the exit code's and --format json's "ok": this config explains requests sent with its
+    # Content-Type and Accept; combinations that failed are named, not held against it.
+    accept = f"Accept {report.accept}" if report.accept else "no Accept"
+    print(f"Explainable with this config, for requests with Content-Type {report.content_type} and {accept}.")
+    if report.not_explainable:
+        print(f"Not explainable: {'; '.join(report.not_explainable)} (the errors above say why).")
     if created:
         print(f"Created model, endpoint config and endpoint {created}: InService.")
     else:
-        print("Explainable with this config. Pass --create NAME to deploy it.")
+        print("Pass --create NAME to deploy it.")
 
 
 def _indent(text: str) -> str:

@@ -60,7 +60,10 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Scores for the rows of ``X`` (``n × d`` float64): shape ``(n,)`` or ``(n, k)``. Blocking."""
+        """Scores for the rows of ``X`` (``n × d`` float64): shape ``(n,)`` or ``(n, k)``. Blocking.
+
+        An exception raised inside the model's own code is the model's failure: it raises
+        :class:`openclarify.errors.ModelError`, as ``invoke`` does for an error answer."""
 
     @abc.abstractmethod
     async def invoke(

@@ -73,9 +73,12 @@ class SklearnRuntime(TabularRuntime):
         elif _computes_in_single_precision(model):
             self.input_dtype = np.float32
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
         if self._takes_text_column:
-            X = np.array([v if isinstance(v, str) else repr(float(v)) for v in X[:, 0]], dtype=object)
+            return np.array([v if isinstance(v, str) else repr(float(v)) for v in X[:, 0]], dtype=object)
+        return X
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         # Clarify explains scores, so classifiers answer probabilities (a predict_fn returning predict_proba).
         if hasattr(self._model, "predict_proba"):
             return positive_class(np.asarray(self._model.predict_proba(X), dtype=np.float64))

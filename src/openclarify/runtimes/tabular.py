@@ -20,7 +20,11 @@ Scores
     XGBoost's ``binary:logistic``), a multiclass one one column per class; regressors answer the prediction.
 
 Errors answer as the container would, wrapped by SageMaker as ``ModelError`` with the container status:
-415 for an unsupported content type or accept, 400 for a body that does not parse or has the wrong width.
+415 for an unsupported content type or accept, 400 for a body that does not parse or has the wrong width, and for a
+``ValueError`` the model raises on the records (scikit-learn's own input checks); 500 for any other exception
+raised inside the model's code, as a framework container answers an exception in its ``predict_fn``. Only the call
+into the model's library is guarded that way (``_predict``): an exception in this module's own code stays an
+exception, which the server reports as the internal failure it is.
 """
 
 from __future__ import annotations
@@ -94,9 +98,16 @@ class TabularRuntime(Runtime):
     def _load(self, path: Path) -> None: ...
 
     @abc.abstractmethod
-    def _predict(self, X: np.ndarray) -> np.ndarray: ...
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        """The call into the model's library and nothing else: whatever it raises is the model's failure."""
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the model takes it (checked records in); a hook for runtimes that reshape it."""
+        return X
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """Scores of the rows of ``X``. Raises ValueError for records of the wrong shape, and ModelError when the
+        model's own code fails on them (see the module doc)."""
         X = np.asarray(X)
         if not (self.accepts_text and X.dtype == object) and X.dtype != self.input_dtype:
             X = np.asarray(X, dtype=np.float64)
@@ -104,7 +115,12 @@ class TabularRuntime(Runtime):
             raise ValueError(f"expected a 2-D array of records, got shape {X.shape}")
         if self.n_features is not None and X.shape[1] != self.n_features:
             raise ValueError(f"the model expects {self.n_features} features per record, got {X.shape[1]}")
-        scores = np.asarray(self._predict(X))
+        X = self._model_input(X)
+        try:
+            raw = self._predict(X)
+        except Exception as exc:  # the user's model (a pipeline, a booster) raised: its failure, not the server's
+            raise model_failure(exc) from exc
+        scores = np.asarray(raw)
         if scores.ndim == 2 and scores.shape[1] == 1:
             scores = scores[:, 0]
         return scores
@@ -120,21 +136,46 @@ class TabularRuntime(Runtime):
     ) -> InvokeResult:
         """``invoke`` for a caller already off the event loop (the explanation pipeline's worker thread): the same
         answer without handing the work to another thread and back."""
-        ctype = _media_type(content_type) or CSV
-        if ctype not in (CSV, JSONLINES):
-            raise _client_error(415, f"Content type {ctype} is not supported by this model; use {CSV} or {JSONLINES}.")
-        out_type = _media_type(accept)
-        if out_type in (None, "*/*"):
-            out_type = ctype
-        if out_type not in _ACCEPTS:
-            raise _client_error(415, f"Accept type {out_type} is not supported; use one of {', '.join(_ACCEPTS)}.")
-        X = decode_records(body, ctype, text=self.accepts_text)
-        try:
-            scores = self.predict(X)
-        except ValueError as exc:
-            raise _client_error(400, str(exc)) from exc
-        # Framework containers do not echo CustomAttributes; neither do we.
-        return InvokeResult(encode_scores(scores, out_type), out_type, None)
+        ctype, out_type = answer_types(content_type, accept)
+        return _answer(self, decode_records(body, ctype, text=self.accepts_text), out_type)
+
+
+def answer_types(content_type: str | None, accept: str | None) -> tuple[str, str]:
+    """The request's and the answer's media types, or the 415 the container answers."""
+    ctype = _media_type(content_type) or CSV
+    if ctype not in (CSV, JSONLINES):
+        raise _client_error(415, f"Content type {ctype} is not supported by this model; use {CSV} or {JSONLINES}.")
+    out_type = _media_type(accept)
+    if out_type in (None, "*/*"):
+        out_type = ctype
+    if out_type not in _ACCEPTS:
+        raise _client_error(415, f"Accept type {out_type} is not supported; use one of {', '.join(_ACCEPTS)}.")
+    return ctype, out_type
+
+
+def invoke_table(runtime: Runtime, X: np.ndarray, content_type: str | None, accept: str | None) -> InvokeResult:
+    """What an in-process runtime answers for records the caller has already decoded and typed, for example with an
+    endpoint's FeatureTypes (``X`` as ``clarify.text.model_table`` builds it): the body ``invoke`` would answer,
+    from ``runtime.predict``. Blocking. The body's own decoding cannot know which columns are text, so a text cell
+    that spells a number (``"10"``) would reach the model as a float there."""
+    _, out_type = answer_types(content_type, accept)
+    return _answer(runtime, X, out_type)
+
+
+def _answer(runtime: Runtime, X: np.ndarray, out_type: str) -> InvokeResult:
+    try:
+        scores = runtime.predict(X)
+    except ValueError as exc:  # records of the wrong shape for this model
+        raise _client_error(400, str(exc)) from exc
+    # Framework containers do not echo CustomAttributes; neither do we.
+    return InvokeResult(encode_scores(scores, out_type), out_type, None)
+
+
+def model_failure(exc: Exception) -> ModelError:
+    """An exception raised inside the model's code, as its container would answer it: a ValueError is the model
+    refusing these records (400, scikit-learn's input checks), anything else the model failing (500)."""
+    message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    return _client_error(400 if isinstance(exc, ValueError) else 500, message)
 
 
 def positive_class(proba: np.ndarray) -> np.ndarray:

@@ -66,6 +66,7 @@ from openclarify.kernelshap import (
     store_group_means,
 )
 from openclarify.runtimes import InvokeResult, Runtime
+from openclarify.runtimes.tabular import invoke_table
 from openclarify.services import telemetry
 from openclarify.services.baselines import PreparedExplainer, VariantBaseline
 from openclarify.services.text_features import explain_text, feature_attributions, split_record
@@ -284,7 +285,11 @@ def run_explained(
     in_process = is_in_process(runtime)
     matrix = to_float_matrix(records) if in_process and text_types is None else None
 
-    if in_process and blocking_invoke(runtime):
+    if in_process and text_types is not None:
+        # The endpoint's column types say which cells are text, which the body alone cannot: a text cell that
+        # spells a number ("10", quoted or not) reaches the model as a string, as in the synthetic records.
+        result = invoke_table(runtime, model_table(records, text_types), invocation.content_type, invocation.accept)
+    elif in_process and blocking_invoke(runtime):
         # Already on a worker thread: ask the in-process model directly instead of via the event loop and back.
         result = runtime.invoke_blocking(  # type: ignore[attr-defined]
             invocation.body, invocation.content_type, invocation.accept, invocation.custom_attributes

@@ -105,6 +105,13 @@ class InvokeResponse:
     after: Callable[[], None] | None = None
 
 
+def _model_words(exc: Exception) -> str:
+    """What the model said: an in-process model's own failure arrives as ModelError (runtimes.tabular)."""
+    if isinstance(exc, ModelError) and exc.original_message is not None:
+        return exc.original_message
+    return str(exc)
+
+
 def wants_extended(custom_attributes: str | None) -> bool:
     """``openclarify-extended=true`` among ``;``- or ``,``-separated CustomAttributes items."""
     if not custom_attributes:
@@ -186,9 +193,10 @@ class InvocationService:
             if prepared.table is not None:  # text features: the model takes an object array
                 try:
                     raw = await anyio.to_thread.run_sync(runtime.predict, prepared.table)
-                except (ValueError, TypeError) as exc:
+                except (ValueError, TypeError, ModelError) as exc:
                     raise ValidationException(
-                        f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: {exc}."
+                        f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: "
+                        f"{_model_words(exc)}."
                     ) from exc
                 cached.raw_scores = np.asarray(raw, dtype=np.float64)
                 check_output_fields(prepared.config.inference, cached.raw_scores, variant.name, variant.model_name)
@@ -200,9 +208,10 @@ class InvocationService:
                 )
             try:
                 raw = await anyio.to_thread.run_sync(runtime.predict, prepared.matrix)
-            except ValueError as exc:
+            except (ValueError, ModelError) as exc:
                 raise ValidationException(
-                    f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: {exc}."
+                    f"Variant {variant.name}: model {variant.model_name} cannot score the SHAP baseline: "
+                    f"{_model_words(exc)}."
                 ) from exc
             raw = np.asarray(raw, dtype=np.float64)
             if raw.shape[:1] != (prepared.baseline.size,) or not np.all(np.isfinite(raw)):

@@ -3,19 +3,20 @@
 Given a container (a URL, a built-in image and model file, or a registered model) and a few sample records, it:
 
 1. checks ``GET /ping`` (remote containers) or loads the model (built-in runtimes);
-2. per allowed content type and accept: sends a few records one at a time, then two records, then a batch, and
-   the same batch again. Single answers fix the output layout (:func:`openclarify.clarify.precheck.detect_layout`);
-   the two-record and batch answers say whether the container batches and how (one line per record, or one line
-   holding one value per record), and whether batch scores agree with single scores; the repeat shows
-   nondeterminism;
+2. per allowed content type and accept, probes the container (``services.precheck_probe``): single records fix
+   the output layout, two records and a batch show whether and how it batches and whether batch scores agree, a
+   repeat shows nondeterminism;
 3. times batches of growing size, fits ``fixed + per_row * rows`` and estimates one explanation's latency with the
    default budget at baseline sizes 1 and 10 against the 60-second limit;
-4. builds an ``ExplainerConfig`` (detected InferenceConfig fields, a one-row median baseline from the sample) and
-   validates it with the same checks CreateEndpointConfig runs.
+4. builds an ``ExplainerConfig`` (detected InferenceConfig fields, a one-row median baseline from the sample; for a
+   sample with text, FeatureTypes, a TextConfig and the mask token as the text's baseline, which the model must
+   score) and validates it with the same checks CreateEndpointConfig runs.
 
-Every finding is a sentence a person can act on; ``ok`` is False when any finding is an error, that is, when the
-container cannot be explained as is. Input problems (an unreadable sample, an unknown model, a URL the server may
-not call) raise ``ValidationException`` instead.
+Every finding is a sentence a person can act on. The verdict (``ok``) is one: the printed config explains the
+container. An error about one content type → Accept combination leaves it standing when another combination works
+(the config names the one it uses, and the failed ones are listed); any other error means there is no config.
+Input problems (an unreadable sample, an unknown model or image, a URL the server may not call) raise
+``ValidationException`` instead.
 
 The service never runs CPU work on the event loop: parsing and analysis go to worker threads.
 """
@@ -38,18 +39,36 @@ import numpy as np
 
 from openclarify.clarify import precheck as rules
 from openclarify.clarify.config import validate_explainer_config
-from openclarify.clarify.outputs import ModelOutputs, extract_scores, split_outputs
 from openclarify.clarify.records import CSV, JSONLINES, Record, media_type, parse_records
+from openclarify.clarify.text import TEXT
 from openclarify.errors import ModelError, ServiceError, ValidationException
-from openclarify.runtimes import ModelLoadError, Runtime, build_spec, create_runtime, is_remote
+from openclarify.runtimes import BUILTIN_IMAGES, ModelLoadError, Runtime, build_spec, create_runtime, is_remote
 from openclarify.services.models import ModelService, model_container
+from openclarify.services.precheck_probe import (
+    Finding,
+    NonFiniteScores,
+    Probe,
+    Progress,
+    Sample,
+    combo_name,
+    cycle,
+    invoke,
+    model_error,
+    ms,
+    preview_scores,
+    quote,
+    read_batch,
+    run_probe,
+    secs,
+)
 
 MEBIBYTE = 1024 * 1024
 IN_PROCESS_ROWS = 1 << 16
 """Built-in runtimes predict synthetic rows in process, in chunks this large (services/explanations.py)."""
-SINGLES = 4
-"""Records sent one at a time; their answers fix the layout and are the reference for batch answers."""
-BATCH = 32
+PING_LIMIT_SECONDS = 2.0
+"""SageMaker's limit for one ``GET /ping`` (the server's health check uses it too: runtimes.http_container)."""
+PING_WAIT_SECONDS = 10.0
+"""How long the check waits for a slow /ping, to tell "answers too late" from "does not answer"."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,8 @@ class PrecheckLimits:
     timing_seconds: float = 3.0
     """Time spent measuring the per-row cost."""
     max_timing_rows: int = 1024
+    timeout_hint: str = "the server's OPENCLARIFY_PRECHECK_TIMEOUT_SECONDS"
+    """Where ``total_seconds`` comes from, named when the check runs out of time."""
 
 
 @dataclass(frozen=True)
@@ -121,29 +142,35 @@ def _loopback_literal(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Finding:
-    level: str
-    """``ok``, ``warn`` or ``error``."""
-    message: str
-
-
 @dataclass
 class PrecheckReport:
     findings: list[Finding] = field(default_factory=list)
     explainer_config: dict[str, Any] | None = None
+    """Set only when it is explainable: an error about the check as a whole clears it (``settle``)."""
     estimates: dict[str, Any] = field(default_factory=dict)
     container: dict[str, Any] | None = None
     """The ContainerDefinition the checked container corresponds to (for CreateModel), when known."""
     content_type: str | None = None
     accept: str | None = None
+    not_explainable: list[str] = field(default_factory=list)
+    """Combinations tried that cannot be explained (their errors say why), next to the one the config uses."""
+    progress: Progress = field(default_factory=Progress)
 
     @property
     def ok(self) -> bool:
-        return not any(f.level == "error" for f in self.findings) and self.explainer_config is not None
+        """The one verdict: the printed config explains the container. An error about another content type or Accept
+        does not change it (that combination is listed in ``not_explainable``); any other error does."""
+        return self.explainer_config is not None and not any(
+            f.level == "error" and f.combo is None for f in self.findings
+        )
 
-    def add(self, level: str, message: str) -> None:
-        self.findings.append(Finding(level, message))
+    def add(self, level: str, message: str, combo: str | None = None) -> None:
+        self.findings.append(Finding(level, message, combo))
+
+    def settle(self) -> None:
+        """Drop the config when an error concerns the check as a whole, so that no caller prints it as usable."""
+        if not self.ok:
+            self.explainer_config = None
 
     def as_dict(self) -> dict[str, Any]:
         """The answer of ``POST /-/precheck`` and of ``openclarify precheck --format json``."""
@@ -153,43 +180,6 @@ class PrecheckReport:
             "explainer_config": self.explainer_config,
             "estimates": self.estimates,
         }
-
-
-@dataclass(frozen=True)
-class Sample:
-    records: list[Record]
-    content_type: str
-    lines: list[bytes]
-    """Each record as sent in its own format (JSON Lines lines verbatim; CSV re-joined per record)."""
-
-    @property
-    def width(self) -> int:
-        return len(self.records[0])
-
-
-@dataclass
-class Probe:
-    """What one (content type, accept) combination showed."""
-
-    content_type: str
-    accept: str | None
-    lines: list[bytes]
-    template: str | None = None
-    layout: rules.Layout | None = None
-    output_type: str | None = None
-    can_batch: bool = False
-    batch_mode: str | None = None
-    noise: float = 0.0
-    max_record_count: int | None = None
-    """Set when the container limits batches: 1 when it cannot batch at all."""
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.layout is not None and not any(f.level == "error" for f in self.findings)
-
-    def add(self, level: str, message: str) -> None:
-        self.findings.append(Finding(level, message))
 
 
 class _Failed(Exception):
@@ -215,6 +205,8 @@ class PrecheckService:
         sample = await anyio.to_thread.run_sync(self._parse_sample, request)
         container = self._container(request.target)
         report = PrecheckReport(container=container)
+        for message in sample.left_out:
+            report.add("warn", message)
         runtime: Runtime | None = None
         try:
             with anyio.fail_after(self.limits.total_seconds):
@@ -222,15 +214,27 @@ class PrecheckService:
                 if runtime is not None:
                     await self._check(runtime, sample, request, report)
         except TimeoutError:
-            report.add(
-                "error",
-                f"The pre-check did not finish within {self.limits.total_seconds:g} s; the container answers too "
-                "slowly to be explained within SageMaker's 60-second limit.",
-            )
+            report.add("error", self._out_of_time(report.progress))
         finally:
             if runtime is not None:
                 await runtime.aclose()
+        report.settle()
         return report
+
+    def _out_of_time(self, progress: Progress) -> str:
+        # The check's own limit, not SageMaker's: a container at 5 s a request runs out of a 30-second check while
+        # it may well explain a record in 10 s. Say where it stopped and what the requests took, not a verdict.
+        message = f"The pre-check did not finish within {self.limits.total_seconds:g} s, its own time limit; it "
+        message += f"stopped while {progress.step}."
+        if progress.requests:
+            message += (
+                f" The slowest of its {rules.plural(progress.requests, 'request')} to the container took "
+                f"{secs(progress.slowest)}."
+            )
+        return message + (
+            f" This says nothing yet about SageMaker's 60-second limit: raise {self.limits.timeout_hint} to finish "
+            "the check and get a latency estimate."
+        )
 
     # -- inputs ----------------------------------------------------------------------------------------------------
 
@@ -257,7 +261,25 @@ class PrecheckService:
             lines = [line.rstrip("\r").encode() for line in text.split("\n") if line.strip()]
         else:
             lines = rules.encode_lines(records, CSV)
-        return Sample(records, kind, lines)
+        types = rules.sample_feature_types(records)
+        # NaN and infinity would poison the reference scores, the agreement checks and the baseline's median, and an
+        # in-process endpoint refuses to explain such a record: the checks use finite records only, and say so.
+        kept, left_out = [], []
+        for number, (record, line) in enumerate(zip(records, lines, strict=True), start=1):
+            j = rules.non_finite_cell(record, types)
+            if j is None:
+                kept.append((record, line))
+            else:
+                left_out.append(
+                    f"Sample record {number} holds {record[j]} in column {j + 1}; it is left out of the checks and the "
+                    "baseline, which need finite features (InvokeEndpoint refuses to explain such a record in "
+                    "process, and Kernel SHAP cannot attribute a non-finite value)."
+                )
+        if not kept:
+            raise ValidationException(
+                "Every sample record holds NaN or infinity; the pre-check needs records with finite features."
+            )
+        return Sample([r for r, _ in kept], kind, [line for _, line in kept], types, tuple(left_out))
 
     def _container(self, target: Target) -> dict[str, Any]:
         chosen = [x for x in (target.url, target.image, target.model_name) if x]
@@ -272,6 +294,11 @@ class PrecheckService:
             if is_remote(target.image):
                 self._hosts.check(target.image)
                 return {"Image": target.image}
+            if target.image not in BUILTIN_IMAGES:  # an input error, like a URL the server may not call
+                raise ValidationException(
+                    f"Image {target.image!r} is not a built-in runtime: use one of {', '.join(BUILTIN_IMAGES)}, or "
+                    "the http(s) URL of a running model container."
+                )
             container = {"Image": target.image}
             if target.model_data:
                 container["ModelDataUrl"] = target.model_data
@@ -296,25 +323,43 @@ class PrecheckService:
             return None
         runtime = create_runtime(spec)
         if spec.url is not None:
+            report.progress.step = f"waiting for GET {spec.url.rstrip('/')}/ping"
             if not await self._ping(spec.url, report):
                 return None
             return runtime
+        report.progress.step = f"loading the model with {spec.image}"
         try:
             started = time.perf_counter()
             await anyio.to_thread.run_sync(runtime.load)
         except ModelLoadError as exc:
             report.add("error", f"The model does not load: {exc}")
             return None
-        report.add("ok", f"The built-in runtime {spec.image} loaded the model in {_ms(time.perf_counter() - started)}.")
+        report.add("ok", f"The built-in runtime {spec.image} loaded the model in {ms(time.perf_counter() - started)}.")
         return runtime
 
     async def _ping(self, url: str, report: PrecheckReport) -> bool:
         ping = url.rstrip("/") + "/ping"
+        limit = PING_LIMIT_SECONDS
+        # Connecting gets SageMaker's 2 s; the answer is waited for longer, so that a slow /ping is told apart from a
+        # container that is not there.
+        timeout = httpx.Timeout(PING_WAIT_SECONDS, connect=limit)
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
+            async with httpx.AsyncClient(timeout=timeout) as client:
                 started = time.perf_counter()
                 response = await client.get(ping)
                 took = time.perf_counter() - started
+        except httpx.ConnectTimeout:
+            report.add(
+                "error", f"GET {ping}: no connection within {limit:g} s; check the URL, the port and the network."
+            )
+            return False
+        except httpx.TimeoutException:
+            report.add(
+                "error",
+                f"GET {ping} got no answer within {PING_WAIT_SECONDS:g} s: the container accepts connections but "
+                f"does not answer its health check, which SageMaker expects within {limit:g} s.",
+            )
+            return False
         except httpx.HTTPError as exc:
             report.add(
                 "error",
@@ -322,13 +367,18 @@ class PrecheckService:
                 "(SageMaker containers listen on 8080).",
             )
             return False
+        if took > limit:
+            report.add(
+                "error",
+                f"GET {ping} answered HTTP {response.status_code} after {ms(took)}, later than SageMaker's "
+                f"{limit:g}-second limit for a health check: the endpoint would never pass it. Make /ping answer "
+                "at once (it should not run the model).",
+            )
+            return False
         if response.status_code != 200:
             report.add("error", f"GET {ping} answered HTTP {response.status_code}; a healthy container answers 200.")
             return False
-        if took > 2.0:
-            report.add("warn", f"GET {ping} took {_ms(took)}; SageMaker allows 2 s.")
-        else:
-            report.add("ok", f"GET {ping} answered 200 in {_ms(took)}.")
+        report.add("ok", f"GET {ping} answered 200 in {ms(took)}.")
         return True
 
     # -- the checks ------------------------------------------------------------------------------------------------
@@ -344,32 +394,43 @@ class PrecheckService:
                     "error",
                     f"Content type {content_type!r} cannot be explained: Clarify sends text/csv or "
                     "application/jsonlines to the container.",
+                    combo=content_type,
                 )
+                report.not_explainable.append(content_type)
                 continue
             for accept in accepts:
-                probe = self._new_probe(sample, content_type, accept, request.features_attribute)
+                probe = self._new_probe(sample, content_type, accept, request.features_attribute, report.progress)
                 if probe is None:
                     report.add(
                         "error",
                         f"FeaturesAttribute {request.features_attribute!r} is not a dotted member name, so no "
                         "ContentTemplate can be derived; JSON Lines records cannot be rebuilt for the container.",
+                        combo=kind,
                     )
-                    continue
-                await self._probe(runtime, sample, probe)
+                    report.not_explainable.append(kind)
+                    break
+                await run_probe(runtime, sample, probe)
                 probes.append(probe)
                 report.findings.extend(probe.findings)
         chosen = next((p for p in probes if p.ok), None)
+        report.not_explainable += [combo_name(p) for p in probes if not p.ok]
         if chosen is None:
             if not any(f.level == "error" for f in report.findings):
                 report.add("error", "No content type and accept combination could be checked.")
             return
         if len(probes) > 1:
-            report.add("ok", f"The config below uses {_combo(chosen)}.")
+            report.add("ok", f"The config below uses {combo_name(chosen)}.")
         report.content_type, report.accept = chosen.content_type, chosen.accept
+        report.progress.step = f"timing requests of growing size ({combo_name(chosen)})"
         budget = await self._time(runtime, chosen, report)
         await anyio.to_thread.run_sync(self._conclude, runtime, sample, request, chosen, budget, report)
+        if report.explainer_config is not None and sample.feature_types is not None:
+            report.progress.step = "scoring the text baseline"
+            await self._score_baseline(runtime, chosen, report)
 
-    def _new_probe(self, sample: Sample, content_type: str, accept: str | None, fa: str | None) -> Probe | None:
+    def _new_probe(
+        self, sample: Sample, content_type: str, accept: str | None, fa: str | None, progress: Progress
+    ) -> Probe | None:
         kind = media_type(content_type)
         template = None
         if kind == JSONLINES and fa is not None:
@@ -377,150 +438,9 @@ class PrecheckService:
             if template is None:
                 return None
         lines = sample.lines if kind == sample.content_type else rules.encode_lines(sample.records, kind, template)
-        return Probe(content_type, accept, lines, template)
-
-    async def _invoke(self, runtime: Runtime, probe: Probe, lines: Sequence[bytes]) -> tuple[Any, float]:
-        started = time.perf_counter()
-        result = await runtime.invoke(b"\n".join(lines), probe.content_type, probe.accept, None)
-        return result, time.perf_counter() - started
-
-    async def _probe(self, runtime: Runtime, sample: Sample, probe: Probe) -> None:
-        combo = _combo(probe)
-        n = len(probe.lines)
-        # 1. single records: the layout and the reference scores.
-        singles = []
-        try:
-            for line in probe.lines[: min(SINGLES, n)]:
-                result, _ = await self._invoke(runtime, probe, [line])
-                singles.append(result)
-        except ModelError as exc:
-            probe.add("error", f"{combo}: a single record fails: {_model_error(exc)}")
-            return
-        try:
-            outputs, layout, reference = await anyio.to_thread.run_sync(_read_singles, singles)
-        except (ModelError, rules.LayoutError) as exc:
-            probe.add("error", f"{combo}: {_message(exc)}")
-            return
-        probe.layout, probe.output_type = layout, singles[0].content_type
-        shown = singles[0].body.decode(errors="replace").strip()
-        probe.add(
-            "ok",
-            f"{combo}: one record answers {_quote(shown)} ({singles[0].content_type}): {layout.description}"
-            f" → {_fields(layout.fields)}.",
-        )
-        for note in layout.notes:
-            probe.add("ok", note)
-        inference = layout.inference()
-
-        # 2. two records, then a batch.
-        two = [probe.lines[0], probe.lines[1 % n]]
-        two_ref = np.vstack([reference[0], reference[1 % len(reference)]])
-        batch_lines = _cycle(probe.lines, max(min(BATCH, n), 8))
-        batch_ref_index = [i % n for i in range(len(batch_lines))]
-        ok_two, mode_two, scores_two, why = await self._try_batch(runtime, probe, two, inference)
-        if not ok_two:
-            probe.add(
-                "warn",
-                f"{combo}: two records in one request fail ({why}). The config sets MaxRecordCount 1, so the "
-                "explainer sends one synthetic record per request (slow: see the estimate), and InvokeEndpoint "
-                "requests must carry one record each.",
-            )
-            probe.max_record_count = 1
-            await self._repeat(runtime, probe, [probe.lines[0]], inference, reference[:1])
-            return
-        ok_batch, mode, scores_batch, why = await self._try_batch(runtime, probe, batch_lines, inference)
-        if not ok_batch:
-            probe.add(
-                "warn",
-                f"{combo}: two records work but a batch of {len(batch_lines)} fails ({why}). The config sets "
-                "MaxRecordCount 2.",
-            )
-            probe.can_batch, probe.batch_mode, probe.max_record_count = True, mode_two, 2
-            self._compare(probe, two_ref, scores_two, "two-record")
-            return
-        probe.can_batch, probe.batch_mode = True, mode
-        shape = (
-            "one line holding one value per record"
-            if mode == "one-line"
-            else "one line per record"
-            if outputs.csv
-            else "one JSON line per record"
-        )
-        probe.add("ok", f"{combo}: batches work: {len(batch_lines)} records answer {shape}.")
-        noise = await self._repeat(runtime, probe, batch_lines, inference, scores_batch)
-        tolerance = max(noise * 4, 0.0)
-        ref = np.vstack([reference[i] for i in batch_ref_index if i < len(reference)])
-        got = np.vstack([scores_batch[k] for k, i in enumerate(batch_ref_index) if i < len(reference)])
-        self._compare(probe, ref, got, f"batch of {len(batch_lines)}", tolerance)
-        self._compare(probe, two_ref, scores_two, "two-record", tolerance)
-        if probe.template is not None and media_type(probe.content_type) == sample.content_type:
-            # Synthetic records are rebuilt through ContentTemplate: they must get the same answers.
-            rebuilt = rules.encode_lines(sample.records, JSONLINES, probe.template)
-            ok, _, scores, why = await self._try_batch(runtime, probe, _cycle(rebuilt, len(batch_lines)), inference)
-            if not ok or not (
-                rules.agree(scores, scores_batch) or rules.max_difference(scores, scores_batch) <= tolerance
-            ):
-                detail = why if not ok else f"max difference {rules.max_difference(scores, scores_batch):.3g}"
-                probe.add(
-                    "error",
-                    f"{combo}: records rebuilt with ContentTemplate {probe.template} do not get the same answers as "
-                    f"the originals ({detail}); write a ContentTemplate that reproduces the container's input.",
-                )
-            else:
-                probe.add("ok", f"{combo}: records rebuilt with ContentTemplate {probe.template} get the same answers.")
-
-    async def _try_batch(
-        self, runtime: Runtime, probe: Probe, lines: Sequence[bytes], inference: Any
-    ) -> tuple[bool, str | None, np.ndarray, str]:
-        try:
-            result, _ = await self._invoke(runtime, probe, lines)
-        except ModelError as exc:
-            return False, None, np.empty((0, 0)), _model_error(exc)
-        try:
-            return await anyio.to_thread.run_sync(_read_batch, result, len(lines), inference)
-        except ModelError as exc:
-            hint = ""
-            if media_type(result.content_type) == "application/json":
-                hint = " The container answers one application/json document; ask for Accept application/jsonlines."
-            return False, None, np.empty((0, 0)), exc.message + hint
-
-    async def _repeat(
-        self, runtime: Runtime, probe: Probe, lines: Sequence[bytes], inference: Any, first: np.ndarray
-    ) -> float:
-        ok, _, again, why = await self._try_batch(runtime, probe, lines, inference)
-        if not ok:
-            probe.add("error", f"{_combo(probe)}: the same request sent again fails ({why}).")
-            return 0.0
-        noise = rules.max_difference(first, again)
-        if rules.agree(first, again):
-            probe.add("ok", f"{_combo(probe)}: deterministic: the same request twice gives the same scores.")
-            return 0.0
-        probe.noise = noise
-        probe.add(
-            "warn",
-            f"{_combo(probe)}: nondeterministic: the same request twice gives scores up to {noise:.3g} apart. "
-            "Kernel SHAP then attributes noise to features; make the model deterministic (fixed seeds, no dropout "
-            "at inference) or expect attributions below that size to be noise.",
-        )
-        return noise
-
-    def _compare(self, probe: Probe, expected: np.ndarray, got: np.ndarray, what: str, tolerance: float = 0.0) -> None:
-        diff = rules.max_difference(expected, got)
-        if rules.agree(expected, got):
-            probe.add("ok", f"{_combo(probe)}: {what} scores match the single-record scores.")
-        elif diff <= tolerance:
-            probe.add(
-                "warn",
-                f"{_combo(probe)}: {what} scores differ from single-record scores by up to {diff:.3g}, within the "
-                "model's own noise.",
-            )
-        else:
-            probe.add(
-                "error",
-                f"{_combo(probe)}: {what} scores differ from the single-record scores of the same records (max "
-                f"difference {diff:.3g}); batched answers must be in request order and computed per record. Fix the "
-                "container's batch handling, or set MaxRecordCount 1.",
-            )
+        features_attribute = fa if kind == JSONLINES else None
+        return Probe(content_type, accept, lines, template, feature_types=sample.feature_types,
+                     features_attribute=features_attribute, progress=progress)  # fmt: skip
 
     # -- cost --------------------------------------------------------------------------------------------------
 
@@ -531,14 +451,14 @@ class PrecheckService:
         largest_ok = 0
         size = 1
         while size <= min(self.limits.max_timing_rows, probe.max_record_count or self.limits.max_timing_rows):
-            lines = _cycle(probe.lines, size)
+            lines = cycle(probe.lines, size)
             best = math.inf
             failed = None
             for _ in range(2):
                 try:
-                    _, took = await self._invoke(runtime, probe, lines)
+                    _, took = await invoke(runtime, probe, lines)
                 except ModelError as exc:
-                    failed = _model_error(exc)
+                    failed = model_error(exc)
                     break
                 best = min(best, took)
             if failed is not None:
@@ -569,7 +489,7 @@ class PrecheckService:
             rows_per_request = min(rows_per_request, probe.max_record_count)
         report.add(
             "ok",
-            f"Measured container cost: {_ms(cost.fixed_seconds)} per request + {_ms(cost.per_row_seconds)} per "
+            f"Measured container cost: {ms(cost.fixed_seconds)} per request + {ms(cost.per_row_seconds)} per "
             f"record (requests of {', '.join(str(s) for s, _ in samples)} record{'s' if samples[-1][0] > 1 else ''}).",
         )
         return rules.Budget(cost, rows_per_request)
@@ -586,7 +506,7 @@ class PrecheckService:
         report: PrecheckReport,
     ) -> None:
         assert probe.layout is not None
-        width = sample.width
+        types = sample.feature_types
         inference: dict[str, Any] = dict(probe.layout.fields)
         if request.features_attribute is not None:
             inference["FeaturesAttribute"] = request.features_attribute
@@ -596,12 +516,21 @@ class PrecheckService:
             inference["MaxRecordCount"] = probe.max_record_count
 
         shap: dict[str, Any] = {}
-        number_of_samples = self._estimate(width, budget, report, inference)
+        players = rules.plural(sample.width, "feature")
+        n_features = sample.width
+        if types is not None:
+            inference["FeatureTypes"] = list(types)
+            defaults, n_features, players = _text_players(sample.records, types, report)
+            shap["TextConfig"] = {"Language": defaults.language, "Granularity": defaults.granularity}
+        try:
+            number_of_samples = self._estimate(n_features, players, budget, report, inference)
+        except _Failed:
+            return
         if number_of_samples is not None:
             shap["NumberOfSamples"] = number_of_samples
 
         kind = media_type(probe.content_type)
-        baseline = rules.median_baseline(sample.records, kind, probe.template)
+        baseline = rules.median_baseline(sample.records, kind, probe.template, types)
         if len(baseline.text) > rules.MAX_INLINE_BASELINE:
             report.add(
                 "error",
@@ -629,10 +558,30 @@ class PrecheckService:
             return
         report.explainer_config = config
 
+    async def _score_baseline(self, runtime: Runtime, probe: Probe, report: PrecheckReport) -> None:
+        """The endpoint scores its baseline when it deploys, and a text baseline (the mask token) is a record the
+        model has not been sent yet: score it now, so that a config printed as explainable also deploys."""
+        assert report.explainer_config is not None and probe.layout is not None
+        line = report.explainer_config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"]["ShapBaseline"]
+        try:
+            result, _ = await invoke(runtime, probe, [line.encode()])
+            _, _, scores, _ = await anyio.to_thread.run_sync(read_batch, result, 1, probe.layout.inference())
+        except (ModelError, NonFiniteScores) as exc:
+            why = model_error(exc) if isinstance(exc, ModelError) else str(exc)
+            report.add(
+                "error",
+                f"The model cannot score the baseline row {quote(line)} ({why}), so the endpoint would fail to "
+                "deploy. Set ShapBaseline to a text the model accepts as 'no information' (docs/text.md).",
+            )
+            report.explainer_config = None
+            return
+        report.add("ok", f"The model scores the baseline row: {preview_scores(scores[0])}.")
+
     def _estimate(
-        self, width: int, budget: rules.Budget, report: PrecheckReport, inference: dict[str, Any]
+        self, width: int, players: str, budget: rules.Budget, report: PrecheckReport, inference: dict[str, Any]
     ) -> int | None:
-        """Latency findings; returns a NumberOfSamples for the config when the default budget cannot fit."""
+        """Latency findings; returns a NumberOfSamples for the config when the default budget cannot fit, and raises
+        _Failed (its error recorded) when even one sample cannot."""
         limit, near = rules.LIMIT_SECONDS, rules.LIMIT_SECONDS * rules.NEAR_FRACTION
         one, ten = budget.estimate(width, 1), budget.estimate(width, 10)
         report.estimates = {
@@ -647,9 +596,10 @@ class PrecheckService:
             "baseline_10": ten.as_dict(),
         }
         summary = (
-            f"Estimated explanation time per record (M={width} features, default NumberOfSamples → "
-            f"{one.n_samples} samples): baseline of 1 row {_s(one.seconds)} ({one.rows} synthetic records in "
-            f"{one.requests} requests); baseline of 10 rows {_s(ten.seconds)}."
+            f"Estimated explanation time per record (M={width}: {players}; default NumberOfSamples → "
+            f"{rules.plural(one.n_samples, 'sample')}): baseline of 1 row {secs(one.seconds)} "
+            f"({rules.plural(one.rows, 'synthetic record')} in {rules.plural(one.requests, 'request')}); baseline "
+            f"of 10 rows {secs(ten.seconds)}."
         )
         chosen: int | None = None
         if one.seconds <= near:
@@ -659,16 +609,16 @@ class PrecheckService:
             if fit < 1:
                 report.add(
                     "error",
-                    f"{summary} Even NumberOfSamples 1 needs {_s(budget.estimate(width, 1, 1).seconds)}, "
+                    f"{summary} Even NumberOfSamples 1 needs {secs(budget.estimate(width, 1, 1).seconds)}, "
                     f"over the {limit:g}-second limit: the container is too slow per request.",
                 )
-                return None
+                raise _Failed
             fitted = budget.estimate(width, 1, fit)
-            knobs = [f"NumberOfSamples {fit} brings a 1-row baseline to {_s(fitted.seconds)}"]
+            knobs = [f"NumberOfSamples {fit} brings a 1-row baseline to {secs(fitted.seconds)}"]
             if budget.rows_per_request == 1:
                 knobs.append(
-                    f"the container takes one record per request ({one.requests} requests of "
-                    f"{_ms(budget.cost.seconds(1))}); accepting batches (then raise or drop MaxRecordCount) cuts "
+                    f"the container takes one record per request ({rules.plural(one.requests, 'request')} of "
+                    f"{ms(budget.cost.seconds(1))}); accepting batches (then raise or drop MaxRecordCount) cuts "
                     "the per-request overhead"
                 )
             elif inference.get("MaxRecordCount"):
@@ -678,7 +628,7 @@ class PrecheckService:
                 report.add(
                     "warn",
                     f"{summary} That is over the {limit:g}-second limit; the config sets NumberOfSamples {fit} "
-                    f"({_s(fitted.seconds)}, fewer samples means noisier attributions). Other knobs: "
+                    f"({secs(fitted.seconds)}, fewer samples means noisier attributions). Other knobs: "
                     + "; ".join(knobs[1:] or ["a faster model or more instances"])
                     + ".",
                 )
@@ -695,7 +645,7 @@ class PrecheckService:
             lower = f", or lower NumberOfSamples to {budget.samples_within(width, 10, near)}" if size < 10 else ""
             report.add(
                 "warn",
-                f"A 10-row baseline would take {_s(ten_configured)} per record: keep the baseline at {rows} or "
+                f"A 10-row baseline would take {secs(ten_configured)} per record: keep the baseline at {rows} or "
                 f"fewer{lower}.",
             )
         if chosen is not None:
@@ -707,60 +657,38 @@ class PrecheckService:
 # Worker-thread helpers
 
 
-def _read_singles(results: Sequence[Any]) -> tuple[ModelOutputs, rules.Layout, np.ndarray]:
-    parts = [split_outputs(r.body, r.content_type, 1) for r in results]
-    kinds = {p.csv for p in parts}
-    if len(kinds) != 1:
-        raise ModelError("Single-record answers come back in different formats.")
-    outputs = ModelOutputs(records=tuple(p.records[0] for p in parts), csv=parts[0].csv)
-    layout = rules.detect_layout(outputs)
-    return outputs, layout, extract_scores(outputs, layout.inference())
-
-
-def _read_batch(result: Any, n: int, inference: Any) -> tuple[bool, str | None, np.ndarray, str]:
-    outputs = split_outputs(result.body, result.content_type, n)
-    text = result.body.decode("utf-8", errors="replace")
-    one_line = outputs.csv and n > 1 and len([line for line in text.splitlines() if line.strip()]) == 1
-    return True, "one-line" if one_line else "lines", extract_scores(outputs, inference), ""
+def _text_players(
+    records: Sequence[Record], types: Sequence[str], report: PrecheckReport
+) -> tuple[rules.TextDefaults, int, str]:
+    """The TextConfig for the sample's text, and Kernel SHAP's players: the non-text features plus the units of the
+    text (docs/text.md), counted for the sample record that has most."""
+    text_columns = [j for j, kind in enumerate(types) if kind == TEXT]
+    texts = [str(r[j]) for r in records for j in text_columns]
+    defaults = rules.text_defaults(texts)
+    others = len(types) - len(text_columns)
+    exact = True
+    most = 0
+    for record in records:
+        counts = [rules.count_units(str(record[j]), defaults.language, defaults.granularity) for j in text_columns]
+        exact = exact and all(e for _, e in counts)
+        most = max(most, sum(c for c, _ in counts))
+    columns = ", ".join(str(j + 1) for j in text_columns)
+    report.add(
+        "ok",
+        f"Text in column{'s' if len(text_columns) > 1 else ''} {columns} (cells that are not numbers): the config "
+        f"sets FeatureTypes {list(types)} and {defaults.why} Each {defaults.granularity} is a player, so the cost "
+        "grows with the length of the text.",
+    )
+    if not exact:
+        report.add(
+            "warn",
+            "spaCy is not installed here, so the text units are estimated. The server needs it to explain text: "
+            "pip install 'openclarify[text]'.",
+        )
+    players = f"{rules.plural(others, 'feature')} + up to {rules.plural(most, defaults.granularity + ' unit')}"
+    return defaults, others + most, players
 
 
 def _sample_format(text: str, features_attribute: str | None) -> str:
     first = text.lstrip("\ufeff \t\r\n")[:1]
     return JSONLINES if first in "{[" or features_attribute is not None else CSV
-
-
-def _cycle(lines: Sequence[bytes], n: int) -> list[bytes]:
-    return [lines[i % len(lines)] for i in range(n)]
-
-
-def _combo(probe: Probe) -> str:
-    return f"{media_type(probe.content_type)} → Accept {probe.accept or '(none)'}"
-
-
-def _fields(fields: dict[str, Any]) -> str:
-    if not fields:
-        return "no InferenceConfig fields needed (the whole output is the score)"
-    return ", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v}" for k, v in fields.items())
-
-
-def _model_error(exc: ModelError) -> str:
-    if exc.original_status_code is not None:
-        return f"HTTP {exc.original_status_code}: {_quote((exc.original_message or '').strip())}"
-    return exc.message.strip()
-
-
-def _message(exc: Exception) -> str:
-    return exc.message if isinstance(exc, ServiceError) else str(exc)
-
-
-def _quote(text: str, limit: int = 120) -> str:
-    text = text.replace("\n", "\\n")
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def _s(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"

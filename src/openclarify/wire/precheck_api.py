@@ -14,8 +14,14 @@ Answer JSON (200 whether or not the container passes; ``ok`` says)::
      "explainer_config": {...}|null, "estimates": {...}}
 
 A request that cannot be checked (malformed JSON, a URL the server may not call, too large a sample, an unknown
-model) answers 400 with the same shape: ``ok`` false and one error finding. Authentication (SigV4, when keys are
-configured) covers this route like every other.
+model or image) answers 400 with the same shape: ``ok`` false and one error finding. Authentication (SigV4, when
+keys are configured) covers this route like every other.
+
+The route makes the server send requests to loopback ports, so a web page in the user's browser must not be able to
+trigger it (cross-site request forgery: a form or a ``no-cors`` fetch can POST ``text/plain`` anywhere, and its
+timing tells which ports answer). A request must therefore be ``Content-Type: application/json``, which a browser
+sends cross-origin only after a CORS preflight this server never grants (415 otherwise), and a request whose
+``Origin`` is not this server's own host is refused (403).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -54,6 +61,9 @@ def routes(service: PrecheckService) -> list[Route]:
 
 def handler(service: PrecheckService) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        refused = _refuse_foreign(request)
+        if refused is not None:
+            return refused
         try:
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
@@ -70,6 +80,17 @@ def handler(service: PrecheckService) -> Callable[[Request], Awaitable[Response]
         return _answer(report.as_dict(), 200)
 
     return endpoint
+
+
+def _refuse_foreign(request: Request) -> Response | None:
+    """403 for a browser request from another site, 415 for a body that is not declared JSON (see the module doc)."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("host", "").lower():
+        return _answer(_failure(f"Cross-origin requests are refused: Origin {origin!r} is not this server."), 403)
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return _answer(_failure("The request must be Content-Type: application/json."), 415)
+    return None
 
 
 def parse_request(body: bytes) -> PrecheckRequest:
