@@ -128,3 +128,25 @@ def test_large_explanation_fans_out_and_equals_the_embedded_server(
         embedded.stop()
     assert json.loads(ray_body)["explanations"]["kernel_shap"]  # a real explanation, not an empty one
     assert ray_body == local_body  # bitwise: same bytes, same floats
+
+
+def test_a_second_driver_on_the_same_cluster_is_refused_and_the_first_keeps_serving(
+    ray_server: LiveServer, tmp_path
+) -> None:
+    # A second 'serve --ray' used to take over the first's proxy and applications silently, and when the first
+    # exited it deleted them: every request then got Ray's 404. Now the second refuses to start (exit 2, one line).
+    import subprocess
+
+    second = LiveServer(
+        tmp_path / "second", ray_server.model_roots, env=ray_server.env, extra_args=ray_server.extra_args
+    )
+    result = subprocess.run(
+        second.command(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=second.env,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "another 'openclarify serve --ray' is already running on this Ray cluster" in result.stderr
+    assert httpx.get(ray_server.url + "/ping", timeout=10).status_code == 200

@@ -19,6 +19,9 @@ from openclarify.store import is_postgres_url
 log = logging.getLogger("openclarify.ray")
 
 INGRESS_APP = "openclarify"
+# A named actor each ``serve --ray`` holds for as long as it runs (not detached: Ray ends it with the driver, even one
+# killed with -9), so that a second driver on the same cluster and namespace finds the name taken.
+DRIVER_ACTOR = "openclarify-serve-driver"
 
 
 class RaySetupError(Exception):
@@ -80,6 +83,12 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
     if loopback:
         init["_node_ip_address"] = "127.0.0.1"
     ray.init(**init, log_to_driver=False)
+    try:
+        # Kept for the driver's lifetime: Ray ends an actor whose last handle goes, and its name with it.
+        holder = _hold_the_driver_name(ray)
+    except RaySetupError:
+        ray.shutdown()
+        raise
     stop = stop or threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -97,7 +106,37 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
         stop.wait()
     finally:
         _delete_apps(serve)
+        del holder  # the name goes with it (and with the driver, however it ends)
         ray.shutdown()
+
+
+def _hold_the_driver_name(ray) -> object:
+    """Refuse to run next to another live ``serve --ray`` on this cluster.
+
+    Serve's proxy, its ``openclarify`` application and the model applications are the cluster's, not a driver's: a
+    second driver used to take them over without a word (its own --port ignored), and when the first exited it
+    deleted the applications the second was serving, leaving every request a 404. One driver at a time: a second
+    one finds the name taken and says so. A driver that died left no name behind, so its successor starts and
+    redeploys the applications it left running.
+    """
+
+    @ray.remote(num_cpus=0)
+    class ServeDriver:
+        def pid(self) -> int:
+            return os.getpid()
+
+    from ray.exceptions import ActorAlreadyExistsError
+
+    try:
+        holder = ServeDriver.options(name=DRIVER_ACTOR).remote()
+        ray.get(holder.pid.remote())
+        return holder
+    except (ActorAlreadyExistsError, ValueError) as exc:  # the name is taken in this namespace (ValueError: older Ray)
+        raise RaySetupError(
+            "another 'openclarify serve --ray' is already running on this Ray cluster (it holds the Serve "
+            "application 'openclarify' and its proxy): stop it first, then start this one. Two would share one "
+            f"proxy and one set of applications, and the first to exit would delete them. ({exc})"
+        ) from None
 
 
 def _delete_apps(serve) -> None:
