@@ -17,17 +17,17 @@ def all_coalitions(n_players: int) -> int:
 
 def clarify_n_samples(n_features: int, number_of_samples: int | None = None) -> int:
     """The number of coalitions Clarify evaluates for a record with ``n_features`` features."""
-    if not _is_count(n_features) or n_features < 1:
+    if not is_count(n_features) or n_features < 1:
         raise ValueError(f"n_features must be an integer of at least 1, got {n_features!r}")
     if number_of_samples is None:
         number_of_samples = 2 * n_features + 2**11
-    elif not _is_count(number_of_samples):
+    elif not is_count(number_of_samples):
         raise ValueError(f"the sample budget must be an integer, got {number_of_samples!r}")
     elif number_of_samples < 1:
         raise ValueError(f"the sample budget must be at least 1, got {number_of_samples}")
     return max(0, min(int(number_of_samples), all_coalitions(n_features)))
 
 
-def _is_count(value: object) -> bool:
-    """An integer, Python's or numpy's; not a bool (True is not a budget of 1) nor a float."""
+def is_count(value: object) -> bool:
+    """An integer, Python's or numpy's; not a bool (True is not a budget of 1, nor a seed) nor a float."""
     return isinstance(value, Integral) and not isinstance(value, bool)

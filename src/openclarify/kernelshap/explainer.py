@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
+from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples, is_count
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
@@ -239,10 +239,10 @@ def _checking_arguments(game: Callable[..., Explanation]) -> Callable[..., Expla
         given = bound.arguments
         link = given["link"] = check_link(given["link"])
         n_players, budget = given["n_players"], given["budget"]
-        if not _is_count(n_players) or n_players < 0:
+        if not is_count(n_players) or n_players < 0:
             raise ValueError(f"n_players must be a non-negative integer, got {n_players!r}")
         # One player or none needs no coalition: their budget may be 0 (Clarify's rule gives 2^1 - 2 for one).
-        if not _is_count(budget) or (budget < 1 and n_players >= 2):
+        if not is_count(budget) or (budget < 1 and n_players >= 2):
             raise ValueError(f"the sample budget must be an integer of at least 1, got {budget!r}")
         given["n_players"], given["budget"] = int(n_players), int(budget)
         _check_interactions(given["interactions"])
@@ -562,7 +562,7 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_interactions(interactions: object) -> None:
-    if interactions is not None and (not _is_count(interactions) or interactions < 0):
+    if interactions is not None and (not is_count(interactions) or interactions < 0):
         raise ValueError(f"interactions must be None or a non-negative integer, got {interactions!r}")
 
 
@@ -577,10 +577,6 @@ def _known_value(value: object, what: str) -> np.ndarray:
     if not np.isfinite(out).all():
         raise ValueError(f"{what} contains NaN or infinite values")
     return out
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _check_dtype(dtype: object) -> type:
@@ -605,6 +601,6 @@ def _resolve_seed(seed: int | None) -> int:
     # reproduced. 31 bits: a seed that fits Clarify's Seed (an Integer) can be set on an endpoint to reproduce it.
     if seed is None:
         return draw_seed()
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not is_count(seed) or seed < 0:
         raise ValueError(f"the seed must be a non-negative integer, got {seed!r}")
     return int(seed)
