@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -241,6 +242,30 @@ def test_postgres_store_reconnects_after_the_server_drops_the_connection(postgre
             "AND pid <> pg_backend_pid()"
         )
     assert store.get_model("churn-model") == model()  # a read is retried once on a fresh connection
+    store.close()
+
+
+def test_postgres_store_drops_a_connection_whose_socket_failed_while_libpq_still_reports_it_ok(postgres) -> None:
+    # The state a server-side termination can leave when it races a command (seen once in CI): psycopg raises
+    # "connection socket closed" while libpq has not marked the connection bad. Putting /dev/null under the
+    # real connection's socket reaches that state every time.
+    import psycopg
+
+    url = postgres.create_database()
+    store = PostgresStore(url)
+    store.migrate()
+    store.insert_model(model())
+
+    def fail_the_socket() -> None:
+        with open(os.devnull, "rb") as devnull:
+            os.dup2(devnull.fileno(), store._conn.fileno())
+
+    fail_the_socket()
+    assert store.get_model("churn-model") == model()  # the read is retried on a fresh connection
+    fail_the_socket()
+    with pytest.raises(psycopg.OperationalError):
+        store.delete_model("churn-model")  # a write that may have committed is never retried...
+    assert store.get_model("churn-model") == model()  # ...but the next call gets a fresh connection
     store.close()
 
 

@@ -79,13 +79,16 @@ class PostgresStore(SqlTables):
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
                     yield cur
-            except self._psycopg.OperationalError:
-                if self._conn.broken:
+            except self._psycopg.OperationalError as exc:
+                # An error the server reported (it carries a SQLSTATE) leaves the session usable. Any other one,
+                # such as the socket failing under libpq, can leave libpq mid-command while it still reports the
+                # connection as OK, so the connection is dropped and the next call opens a fresh one.
+                if self._conn.broken or exc.sqlstate is None:
                     self._conn.close()
                 raise
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """A read-only query; retried once on a fresh connection if the old one had broken."""
+        """A read-only query; retried once on a fresh connection if the old one was dropped."""
         for attempt in (1, 2):
             try:
                 with self._tx() as cur:
