@@ -32,7 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ray = str(Path(sys.executable).parent / "ray")
     port = free_port()
-    env = {**os.environ, **LOOPBACK_ENV}
+    # Serve's controller kills an HTTP proxy not ready within 5 s, three times over; on a loaded 2-core machine its
+    # start-up takes longer (docs/scaling.md), and the server would exit before any test ran.
+    env = {**os.environ, **LOOPBACK_ENV, "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60"}
     temp = tmp_path_factory.mktemp("ray")
     cmd = [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
     cmd += ["--include-dashboard=false", "--object-store-memory=200000000", "--disable-usage-stats"]
@@ -70,6 +72,6 @@ def ray_server(ray_head: str, postgres, dist_models, tmp_path_factory) -> Iterat
     args = ["--ray", "--ray-address", ray_head, "--database-url", postgres.create_database()]
     root = next(iter(dist_models.values())).parent.parent
     live = LiveServer(tmp_path_factory.mktemp("ray-server"), [root], env=LOOPBACK_ENV, extra_args=args)
-    live.start(timeout=120)
+    live.start(timeout=240)  # seconds when the machine is quiet; minutes when it is loaded
     yield live
     live.stop()

@@ -93,7 +93,7 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        serve.start(http_options={"host": settings.host, "port": settings.port})
+        _start_serve(serve, settings)
         ingress = serve.deployment(
             serve.ingress(ingress_builder(settings))(type("OpenClarifyIngress", (), {})),
             name="ingress",
@@ -108,6 +108,26 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
         _delete_apps(serve)
         del holder  # the name goes with it (and with the driver, however it ends)
         ray.shutdown()
+
+
+def _start_serve(serve, settings: Settings) -> None:
+    """Start Serve's HTTP proxy on the driver's address, or say in one line why it did not come up.
+
+    Serve's controller gives a new proxy 5 s to report ready, three times, then kills it; on a slow or busy node
+    (measured: a 2-core machine with two other processes spinning) its start-up takes longer, and serve.start then
+    fails with "The actor died unexpectedly", a traceback that names neither the cause nor the remedy.
+    """
+    from ray.exceptions import RayActorError
+
+    try:
+        serve.start(http_options={"host": settings.host, "port": settings.port})
+    except (RayActorError, TimeoutError) as exc:
+        raise RaySetupError(
+            f"Ray Serve's HTTP proxy did not become ready on {settings.host}:{settings.port} "
+            f"({type(exc).__name__}). On a slow or busy node its readiness check can run out (5 s by default): "
+            "set RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S higher, e.g. 60, in the environment of 'ray start' on every "
+            "node. The reason is in the Serve controller's log (logs/serve/controller_*.log of the Ray session)."
+        ) from None
 
 
 def _hold_the_driver_name(ray) -> object:
