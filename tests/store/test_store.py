@@ -249,8 +249,6 @@ def test_postgres_store_drops_a_connection_whose_socket_failed_while_libpq_still
     # The state a server-side termination can leave when it races a command (seen once in CI): psycopg raises
     # "connection socket closed" while libpq has not marked the connection bad. Putting /dev/null under the
     # real connection's socket reaches that state every time.
-    import psycopg
-
     url = postgres.create_database()
     store = PostgresStore(url)
     store.migrate()
@@ -261,11 +259,48 @@ def test_postgres_store_drops_a_connection_whose_socket_failed_while_libpq_still
             os.dup2(devnull.fileno(), store._conn.fileno())
 
     fail_the_socket()
-    assert store.get_model("churn-model") == model()  # the read is retried on a fresh connection
+    assert store.get_model("churn-model") == model()  # BEGIN fails and is sent again on a fresh connection
     fail_the_socket()
-    with pytest.raises(psycopg.OperationalError):
-        store.delete_model("churn-model")  # a write that may have committed is never retried...
-    assert store.get_model("churn-model") == model()  # ...but the next call gets a fresh connection
+    store.delete_model("churn-model")  # a write too: nothing of it had reached the server
+    with pytest.raises(NotFound):
+        store.get_model("churn-model")
+    store.close()
+
+
+def test_postgres_store_never_retries_a_write_cut_off_after_begin(postgres) -> None:
+    # Past BEGIN a write may have committed, so it is not sent again; the next call gets a fresh connection.
+    import psycopg
+
+    url = postgres.create_database()
+    store = PostgresStore(url)
+    store.migrate()
+    store.insert_model(model())
+    outcome: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            store.delete_model("churn-model")
+        except BaseException as exc:  # the test inspects whatever it was
+            outcome.append(exc)
+
+    with psycopg.connect(url) as admin:
+        admin.execute("SELECT 1 FROM models WHERE key = 'churn-model' FOR UPDATE")  # the DELETE will wait on it
+        writer = threading.Thread(target=delete)
+        writer.start()
+        waiting: list[tuple[int]] = []
+        for _ in range(200):
+            waiting = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchall()
+            if waiting:
+                break
+            threading.Event().wait(0.05)
+        assert len(waiting) == 1
+        admin.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+        writer.join(30)
+        admin.rollback()
+    assert len(outcome) == 1 and isinstance(outcome[0], psycopg.OperationalError), outcome
+    assert store.get_model("churn-model") == model()  # the cut-off DELETE did not happen, and the store works
     store.close()
 
 

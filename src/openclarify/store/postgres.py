@@ -3,10 +3,10 @@ state between processes or machines (``--database-url postgresql://...``, requir
 
 psycopg 3 (the ``postgres`` extra) is imported when the store is built, so the embedded default never needs it.
 One connection guarded by a lock, as the SQLite store: control-plane writes are rare and short. A connection
-that broke (server restart, network) is reopened once per call; a call never retries a write that may have
-committed. Every write is one transaction; ``replace_endpoint`` locks the row (``SELECT ... FOR UPDATE``) so its
-status check and its write cannot interleave with another server's. JSON is kept as TEXT so Describe* echoes
-requests with their keys in the submitted order (JSONB would reorder them).
+that broke (server restart, network) is reopened, and BEGIN sent again, once per call; a read is retried once,
+a write never once it may have committed. Every write is one transaction; ``replace_endpoint`` locks the row
+(``SELECT ... FOR UPDATE``) so its status check and its write cannot interleave with another server's. JSON is
+kept as TEXT so Describe* echoes requests with their keys in the submitted order (JSONB would reorder them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
@@ -74,18 +74,37 @@ class PostgresStore(SqlTables):
     def _tx(self) -> Iterator[Any]:
         """A cursor inside one transaction, committed on success and rolled back on any exception."""
         with self._lock:
+            try:
+                with ExitStack() as stack:
+                    self._begin(stack)
+                    yield stack.enter_context(self._conn.cursor())
+            except self._psycopg.OperationalError as exc:
+                self._drop_if_unusable(exc)
+                raise
+
+    def _begin(self, stack: ExitStack) -> None:
+        """BEGIN, on a fresh connection if the current one turns out broken (a server restart, a dropped socket).
+
+        Nothing of the caller's has reached the server before BEGIN, so starting again there is as safe for a
+        write as for a read. Past it nothing is retried here: a write may have committed (``_read`` retries reads).
+        """
+        for attempt in (1, 2):
             if self._conn.closed or self._conn.broken:
                 self._conn = self._connect()
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    yield cur
+                stack.enter_context(self._conn.transaction())
+                return
             except self._psycopg.OperationalError as exc:
-                # An error the server reported (it carries a SQLSTATE) leaves the session usable. Any other one,
-                # such as the socket failing under libpq, can leave libpq mid-command while it still reports the
-                # connection as OK, so the connection is dropped and the next call opens a fresh one.
-                if self._conn.broken or exc.sqlstate is None:
-                    self._conn.close()
-                raise
+                self._drop_if_unusable(exc)
+                if attempt == 2 or not self._conn.closed:
+                    raise
+
+    def _drop_if_unusable(self, exc: Exception) -> None:
+        # An error the server reported (it carries a SQLSTATE) leaves the session usable. Any other one, such as
+        # the socket failing under libpq, can leave libpq mid-command while it still reports the connection as OK
+        # (seen once in CI), so the connection is dropped and the next call opens a fresh one.
+        if self._conn.broken or getattr(exc, "sqlstate", None) is None:
+            self._conn.close()
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read-only query; retried once on a fresh connection if the old one was dropped."""
