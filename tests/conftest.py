@@ -107,7 +107,9 @@ class LiveServer:
             region_name=REGION,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+            # botocore's max_attempts counts retries: one. A test that must see every failure passes
+            # retries={"total_max_attempts": 1}.
+            config=Config(**{"retries": {"max_attempts": 1, "mode": "standard"}, **config}),
         )
 
 

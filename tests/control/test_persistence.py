@@ -53,6 +53,38 @@ def test_everything_is_back_after_a_restart(tmp_path, model_root, model_files, b
         server.stop()
 
 
+def test_a_postgresql_restart_costs_no_request(tmp_path, model_root, model_files, postgres):
+    # What a PostgreSQL restart does to the server's open session: it is terminated. The next call, read or write,
+    # must answer as if nothing happened, at the first attempt: this client does not retry.
+    import psycopg
+
+    url = postgres.create_database()
+    server = LiveServer(tmp_path / "pg-drop", [model_root], extra_args=["--database-url", url]).start()
+
+    def drop_the_servers_sessions() -> None:
+        with psycopg.connect(url, autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert dropped, "the server held no session to drop"
+
+    try:
+        sm = server.client("sagemaker", retries={"total_max_attempts": 1})
+        container = {"Image": "openclarify/lightgbm", "ModelDataUrl": str(model_files["openclarify/lightgbm"])}
+        sm.create_model(ModelName="before-the-drop", PrimaryContainer=container)
+        sm.create_model(ModelName="doomed", PrimaryContainer=container)
+        drop_the_servers_sessions()
+        sm.delete_model(ModelName="doomed")  # a write that is the call's first statement
+        drop_the_servers_sessions()
+        sm.create_model(ModelName="after-the-drop", PrimaryContainer=container)  # a read, then a write
+        drop_the_servers_sessions()
+        names = [m["ModelName"] for m in sm.list_models(SortBy="Name", SortOrder="Ascending")["Models"]]  # a read
+        assert names == ["after-the-drop", "before-the-drop"]
+    finally:
+        server.stop()
+
+
 def test_concurrent_creates_make_each_name_exactly_once(sagemaker, model_files):
     container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
     contested = unique("race")
