@@ -89,6 +89,22 @@ class LiveEndpoint:
         for variant in self.variants:
             await _close_quietly(variant.runtime)
 
+    async def retire(self, patience: float) -> None:
+        """Close once the invocations already routed here have answered, waiting at most ``patience`` seconds.
+
+        An update or a delete takes the endpoint's name away from this deployment first, so no new invocation
+        reaches it; the ones admitted before still hold it, and closing it under them failed them with 500 (Ray
+        mode: the runtime's fan-out pool was shut down mid-explanation).
+        """
+        give_up = time.monotonic() + patience
+        while any(variant.admitted for variant in self.variants) and time.monotonic() < give_up:
+            await asyncio.sleep(_RETIRE_POLL_SECONDS)
+        await self.aclose()
+
+
+# How often a retiring deployment looks whether its last invocation has answered: small next to any invocation.
+_RETIRE_POLL_SECONDS = 0.02
+
 
 @dataclass
 class Restoring:
@@ -138,6 +154,9 @@ class EndpointService:
         self._roots = tuple(model_roots)
         self._startup_timeout = startup_timeout_seconds
         self._request_timeout = request_timeout_seconds
+        # An invocation admitted before an update or a delete answers within its deadline (a thread it leaves
+        # behind past it serves no one): the old deployment waits that long for them, and one second more.
+        self._retire_patience = request_timeout_seconds + 1.0
         self._grace = grace_seconds
         self._preparers = list(preparers)
         self._live: dict[str, LiveEndpoint] = {}
@@ -348,7 +367,7 @@ class EndpointService:
             return
         previous = self._live.pop(row.name.lower(), None)
         if previous is not None:
-            await previous.aclose()
+            await previous.retire(self._retire_patience)
         self._live[row.name.lower()] = live
         reason = row.failure_reason if keep_reason else None
         if not self._finish(row, status="InService", failure_reason=reason):
@@ -370,12 +389,12 @@ class EndpointService:
             row, status="InService", config_name=config_name, deployment=row.pending, pending=None, failure_reason=None
         )
         if old is not None:
-            await old.aclose()
+            await old.retire(self._retire_patience)
 
     async def _run_delete(self, row: EndpointRow) -> None:
         live = self._live.pop(row.name.lower(), None)
         if live is not None:
-            await live.aclose()
+            await live.retire(self._retire_patience)
         with contextlib.suppress(NotFound):
             self._store.delete_endpoint(row.name)
 
