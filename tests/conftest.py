@@ -107,9 +107,9 @@ class LiveServer:
             region_name=REGION,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
-            # botocore's max_attempts counts retries: one. A test that must see every failure passes
-            # retries={"total_max_attempts": 1}.
-            config=Config(**{"retries": {"max_attempts": 1, "mode": "standard"}, **config}),
+            # One attempt: a retry would hide a failure the test must see (botocore's max_attempts counts retries,
+            # so the max_attempts 1 these clients had retried once).
+            config=Config(**{"retries": {"total_max_attempts": 1, "mode": "standard"}, **config}),
         )
 
 
