@@ -97,9 +97,11 @@ class LiveEndpoint:
         mode: the runtime's fan-out pool was shut down mid-explanation).
         """
         give_up = time.monotonic() + patience
-        while any(variant.admitted for variant in self.variants) and time.monotonic() < give_up:
-            await asyncio.sleep(_RETIRE_POLL_SECONDS)
-        await self.aclose()
+        try:
+            while any(variant.admitted for variant in self.variants) and time.monotonic() < give_up:
+                await asyncio.sleep(_RETIRE_POLL_SECONDS)
+        finally:  # a shutdown cancelling the wait still closes it: the service no longer holds it
+            await self.aclose()
 
 
 # How often a retiring deployment looks whether its last invocation has answered: small next to any invocation.
