@@ -229,13 +229,19 @@ def test_two_servers_racing_a_transition_apply_it_once(opener: Opener) -> None:
     assert sorted(results) == ["lost"] * 3 + ["won"]
 
 
-def test_postgres_store_reconnects_after_the_server_drops_the_connection(postgres) -> None:
-    import psycopg
-
+def postgres_store_with_a_model(postgres) -> tuple[str, PostgresStore]:
+    """A migrated store on a database of its own, holding ``model()``; and the database's URL."""
     url = postgres.create_database()
     store = PostgresStore(url)
     store.migrate()
     store.insert_model(model())
+    return url, store
+
+
+def test_postgres_store_reconnects_after_the_server_drops_the_connection(postgres) -> None:
+    import psycopg
+
+    url, store = postgres_store_with_a_model(postgres)
     with psycopg.connect(url, autocommit=True) as admin:  # what a PostgreSQL restart does to open sessions
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
@@ -249,10 +255,7 @@ def test_postgres_store_drops_a_connection_whose_socket_failed_while_libpq_still
     # The state a server-side termination can leave when it races a command (seen once in CI): psycopg raises
     # "connection socket closed" while libpq has not marked the connection bad. Putting /dev/null under the
     # real connection's socket reaches that state every time.
-    url = postgres.create_database()
-    store = PostgresStore(url)
-    store.migrate()
-    store.insert_model(model())
+    _, store = postgres_store_with_a_model(postgres)
 
     def fail_the_socket() -> None:
         with open(os.devnull, "rb") as devnull:
@@ -271,10 +274,7 @@ def test_postgres_store_never_retries_a_write_cut_off_after_begin(postgres) -> N
     # Past BEGIN a write may have committed, so it is not sent again; the next call gets a fresh connection.
     import psycopg
 
-    url = postgres.create_database()
-    store = PostgresStore(url)
-    store.migrate()
-    store.insert_model(model())
+    url, store = postgres_store_with_a_model(postgres)
     outcome: list[BaseException] = []
 
     def delete() -> None:
