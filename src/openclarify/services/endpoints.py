@@ -93,8 +93,8 @@ class LiveEndpoint:
         """Close once the invocations already routed here have answered, waiting at most ``patience`` seconds.
 
         An update or a delete takes the endpoint's name away from this deployment first, so no new invocation
-        reaches it; the ones admitted before still hold it, and closing it under them failed them with 500 (Ray
-        mode: the runtime's fan-out pool was shut down mid-explanation).
+        reaches it; the ones admitted before still hold it, and closing it under them failed them (a remote
+        container's request cut off, 424; in Ray mode the runtime's fan-out pool shut mid-explanation, 500).
         """
         give_up = time.monotonic() + patience
         try:
