@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -312,6 +312,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def wait_for(browser: Any, selector: str, timeout: float = 20) -> Any:
     return WebDriverWait(browser, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def invoke_raw(browser: Any, records: str, content_type: str | None = None) -> None:
+    """Send ``records`` from the playground's raw mode (as ``content_type``, else the form's default) and wait for
+    the answer or the error."""
+    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
+    if content_type is not None:
+        Select(browser.find_element(By.ID, "content-type")).select_by_visible_text(content_type)
+    raw = browser.find_element(By.ID, "raw")
+    raw.clear()
+    raw.send_keys(records)
+    browser.find_element(By.ID, "invoke").click()
+    state, error = browser.find_element(By.ID, "state"), browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 20).until(lambda b: state.text.startswith("answered") or error.is_displayed())
 
 
 # The element's colour and the first opaque background behind it, as the browser computed them.

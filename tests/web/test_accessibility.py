@@ -11,7 +11,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from tests.precheck.conftest import LayoutContainer, csv_text, sample
-from tests.web.conftest import INSECURE_HOST, LONG_CONFIG_NAME, LONG_MODEL_NAME, LONG_NAME, contrast, wait_for
+from tests.web.conftest import (
+    INSECURE_HOST,
+    LONG_CONFIG_NAME,
+    LONG_MODEL_NAME,
+    LONG_NAME,
+    contrast,
+    invoke_raw,
+    wait_for,
+)
 
 AA = 4.5
 
@@ -42,13 +50,9 @@ def test_playground_controls_are_labelled_and_announced(browser, console_server,
 
 def test_the_playground_error_is_announced_and_readable(browser, console_server, explained_endpoint):
     browser.get(f"{console_server.url}/endpoints/{explained_endpoint}/playground")
-    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
-    raw = browser.find_element(By.ID, "raw")
-    raw.clear()
-    raw.send_keys("1,2,3")
-    browser.find_element(By.ID, "invoke").click()
+    invoke_raw(browser, "1,2,3")
     error = browser.find_element(By.ID, "error")
-    WebDriverWait(browser, 20).until(lambda b: error.is_displayed())
+    assert error.is_displayed()
     assert error.aria_role == "alert"
     assert contrast(browser, error) >= AA
 

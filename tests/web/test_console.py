@@ -8,7 +8,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
-from tests.web.conftest import CANNED_PRECHECK, N_FEATURES, NAMES, wait_for
+from tests.web.conftest import CANNED_PRECHECK, N_FEATURES, NAMES, invoke_raw, wait_for
 
 ARTIFACTS = Path(__file__).parent.parent.parent / ".artifacts"
 
@@ -70,17 +70,11 @@ def test_playground_draws_the_waterfall_and_the_bars_with_error_bars(browser, co
 
 def test_playground_raw_mode_explains_several_records_and_reports_errors(browser, console_server, explained_endpoint):
     browser.get(f"{console_server.url}/endpoints/{explained_endpoint}/playground")
-    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
-    raw = browser.find_element(By.ID, "raw")
-    raw.clear()
-    raw.send_keys("0,0,0,0,0,0,0,0\n1,1,1,1,1,1,1,1")
-    browser.find_element(By.ID, "invoke").click()
+    invoke_raw(browser, "0,0,0,0,0,0,0,0\n1,1,1,1,1,1,1,1")
     WebDriverWait(browser, 20).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "section.record")) == 2)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".chart.bars rect.attr-bar")) == 2 * N_FEATURES
 
-    raw.clear()
-    raw.send_keys("1,2,3")  # too few features: the server's ValidationError is shown, not a broken chart
-    browser.find_element(By.ID, "invoke").click()
+    invoke_raw(browser, "1,2,3")  # too few features: the server's ValidationError is shown, not a broken chart
     error = WebDriverWait(browser, 20).until(EC.visibility_of_element_located((By.ID, "error")))
     assert error.text.startswith("ValidationError:")
 

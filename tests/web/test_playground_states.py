@@ -7,20 +7,7 @@ import json
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
-from tests.web.conftest import wait_for
-
-
-def invoke_raw(browser, records: str, content_type: str) -> None:
-    """Send ``records`` in raw mode and wait for the answer or the error."""
-    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
-    Select(browser.find_element(By.ID, "content-type")).select_by_visible_text(content_type)
-    raw = browser.find_element(By.ID, "raw")
-    raw.clear()
-    raw.send_keys(records)
-    browser.find_element(By.ID, "invoke").click()
-    state, error = browser.find_element(By.ID, "state"), browser.find_element(By.ID, "error")
-    WebDriverWait(browser, 20).until(lambda b: state.text.startswith("answered") or error.is_displayed())
+from tests.web.conftest import invoke_raw, wait_for
 
 
 @pytest.mark.parametrize(
