@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from openclarify.clarify.baseline import check_width, parse_baseline
+from openclarify.clarify.records import csv_line, jsonlines_line, synthetic_lines
 from openclarify.errors import ValidationError, ValidationException
 
 
@@ -20,6 +21,17 @@ def test_text_baselines_keep_their_strings():
     assert parse_baseline("<UNK>").rows == (("<UNK>",),)
     assert parse_baseline('"<MASK>"').rows == (("<MASK>",),)
     assert parse_baseline(b'"a, b",1\n').rows == (("a, b", "1"),)
+
+
+def test_a_csv_baselines_numbers_go_to_json_lines_as_numbers_and_to_csv_as_written():
+    # The SageMaker SDK always sends the baseline as text/csv; a JSON Lines model must still get numbers from it.
+    row = parse_baseline('0,1.50,-2e3,+7,"cat",,nan,1e999').rows[0]
+    template = '{"features":$features}'
+    assert jsonlines_line(row, template) == '{"features":[0,1.5,-2000.0,7,"cat","","nan","1e999"]}'
+    assert csv_line(row) == '0,1.50,-2e3,+7,"cat",,nan,1e999'
+    masks = np.array([[True, False, False, False, False, False, False, False]])
+    line = synthetic_lines((5, 6, 7, 8, "dog", "", 9, 10), [row], masks, "application/jsonlines", template)[0]
+    assert line == b'{"features":[5,1.5,-2000.0,7,"cat","","nan","1e999"]}'
 
 
 def test_jsonlines_baseline_with_features_attribute():

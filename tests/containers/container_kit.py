@@ -26,6 +26,11 @@ def numeric_records(body: bytes, content_type: str) -> list[list[float]]:
             value = json.loads(line)
             if isinstance(value, dict):
                 value = value["features"] if "features" in value else value["data"]["features"]
+            # A numeric model server reads JSON numbers: a feature spelled as a JSON string is refused, as such a
+            # server's parser would (json.loads keeps "0" a string; numpy or a typed schema then fails on it).
+            strings = [v for v in value if not isinstance(v, int | float) or isinstance(v, bool)]
+            if strings:
+                raise ValueError(f"features must be JSON numbers, got {json.dumps(strings[0])}")
             rows.append([float(v) for v in value])
         return rows
     return [[float(c) for c in cells] for cells in csv.reader(io.StringIO(text)) if cells]

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from openclarify.clarify.records import CSV, JSONLINES, Record, media_type, parse_csv, parse_jsonlines, to_float_matrix
+from openclarify.clarify.records import (
+    CSV,
+    JSONLINES,
+    Record,
+    csv_numbers,
+    media_type,
+    parse_csv,
+    parse_jsonlines,
+    to_float_matrix,
+)
 from openclarify.errors import ValidationError, ValidationException
 
 SUPPORTED_MIME_TYPES = (CSV, JSONLINES)
@@ -19,7 +28,8 @@ SUPPORTED_MIME_TYPES = (CSV, JSONLINES)
 
 @dataclass(frozen=True)
 class Baseline:
-    """Baseline rows with raw values (strings for CSV, JSON values for JSON Lines), all the same width."""
+    """Baseline rows with raw values (strings for CSV, number cells as ``CsvNumber``; JSON values for JSON Lines),
+    all the same width."""
 
     rows: tuple[Record, ...]
 
@@ -58,7 +68,8 @@ def parse_baseline(
         )
     try:
         if kind == CSV:
-            rows = parse_csv(data, what="baseline row")
+            # Number cells are marked as such, so that JSON Lines requests send them to the model as numbers.
+            rows = [csv_numbers(row) for row in parse_csv(data, what="baseline row")]
         else:
             rows = parse_jsonlines(data, features_attribute, what="baseline row")
     except ValidationError as exc:

@@ -46,6 +46,25 @@ def is_number_text(cell: str) -> bool:
     return bool(_NUMBER.fullmatch(cell)) or cell.strip().lower() in _NON_FINITE
 
 
+class CsvNumber(str):
+    """A baseline cell read from CSV that spells a finite number.
+
+    In CSV it is written as it was read; in JSON Lines it becomes a JSON number, as Clarify turns CSV cells that parse
+    as numbers into JSON numbers (spec §1.2). The SageMaker SDK always sends the baseline as ``text/csv``, so a model
+    that takes JSON Lines would otherwise get its baseline's values as strings: ``[1,"0","0"]``.
+    """
+
+    def json_value(self) -> int | float:
+        text = self.strip()
+        # Integers stay ints, so a 0 reaches the model as 0, not 0.0.
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+
+
+def csv_numbers(row: Sequence[str]) -> Record:
+    """A CSV baseline row with its finite number cells as ``CsvNumber``; text and empty cells as they were."""
+    return tuple(CsvNumber(cell) if is_number_text(cell) and math.isfinite(float(cell)) else cell for cell in row)
+
+
 def decode_body(body: bytes | str, what: str = "request body") -> str:
     if isinstance(body, str):
         return body
@@ -287,6 +306,8 @@ def jsonlines_line(row: Sequence[Any], content_template: str | None) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, CsvNumber):
+        return value.json_value()
     if isinstance(value, np.floating):
         return float(value)
     if isinstance(value, np.integer):
