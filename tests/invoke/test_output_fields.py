@@ -99,3 +99,29 @@ def test_fields_that_fit_the_model_deploy_and_label_every_attribution(
     assert body["label_headers"] == labels
     for explanation in body["explanations"]["kernel_shap"]:
         assert {len(feature["attributions"][0]["attribution"]) for feature in explanation} == {width}
+
+
+@pytest.mark.parametrize(("headers", "fits"), [(["a", "b"], False), (["a", "b", "c"], True)])
+def test_a_containers_scores_are_checked_against_label_headers_when_it_answers(
+    sagemaker, sagemaker_runtime, container, baseline, records, headers, fits
+):
+    # A container may answer other layouts for other Accept types or CustomAttributes than at deployment, so its
+    # scores are counted at the invocation: here three class probabilities (the test container's classes=3).
+    inference = {"LabelHeaders": headers, "ProbabilityAttribute": "probabilities"}
+    name = deploy(sagemaker, {"Image": container.url}, explainer(baseline, **inference))
+    invoke = {
+        "EndpointName": name,
+        "Body": csv_body(records[:1]),
+        "ContentType": "text/csv",
+        "CustomAttributes": "classes=3",
+        "Accept": "application/jsonlines",
+    }
+    if fits:
+        body = json.loads(sagemaker_runtime.invoke_endpoint(**invoke)["Body"].read())
+        assert body["label_headers"] == headers
+        assert len(body["explanations"]["kernel_shap"][0][0]["attributions"][0]["attribution"]) == 3
+        return
+    with pytest.raises(sagemaker_runtime.exceptions.ModelError) as caught:
+        sagemaker_runtime.invoke_endpoint(**invoke)
+    message = caught.value.response["Error"]["Message"]
+    assert "InferenceConfig.LabelHeaders has 2 item(s), but the model gave 3 scores per record" in message, message

@@ -264,6 +264,23 @@ def extract_label_headers(outputs: ModelOutputs, inference: InferenceConfig) -> 
     return None if labels is None else tuple(labels)
 
 
+def check_label_headers(label_headers: Sequence[Any] | None, inference: InferenceConfig, width: int) -> None:
+    """``label_headers`` name each of the ``width`` scores explained per record, in order (spec §4.1), so several
+    scores need exactly one header each; a single score may carry any (a binary classifier's two class names, as
+    SageMaker deploys them). ModelError otherwise: a response whose names do not line up with its attributions would
+    be read wrong by every client that pairs them.
+
+    Built-in models are checked when the endpoint deploys; a container's layout is only known at the invocation.
+    """
+    if label_headers is None or width <= 1 or len(label_headers) == width:
+        return
+    source = "InferenceConfig.LabelHeaders" if inference.label_headers is not None else "The model's label list"
+    raise _fail(
+        f"{source} has {len(label_headers)} item(s), but the model gave {width} scores per record to explain; "
+        "label headers must name each score, one per score in the model's output order."
+    )
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Fast path for synthetic batches
 

@@ -35,6 +35,7 @@ from openclarify.clarify.config import ClarifyConfig, InferenceConfig
 from openclarify.clarify.enable import compile_enable_explanations, evaluate
 from openclarify.clarify.outputs import (
     ModelOutputs,
+    check_label_headers,
     extract_label_headers,
     extract_scores,
     output_format,
@@ -327,6 +328,7 @@ def run_explained(
     )
     if not np.all(np.isfinite(scores)):
         raise ModelError("The model returned NaN or infinite scores; they cannot be explained.")
+    check_label_headers(label_headers, inference, scores.shape[1])
 
     remote = None
     if in_process:
