@@ -44,6 +44,46 @@ def test_wrong_types_from_a_raw_client_are_validation_errors(server):
     assert response.json()["message"].startswith("1 validation error detected: Value 'ten' at 'maxResults'")
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(server, constant):
+    # Python's json.dumps writes them by default; a server that stored one could not describe it again.
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.ListModels"}
+    body = '{"MaxResults": %s}' % constant
+    response = httpx.post(server.url + "/", content=body.encode(), headers=headers)
+    assert response.status_code == 400
+    assert response.json()["__type"] == "SerializationException"
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "at"),
+    [
+        # JSON's 1e999 reads as infinity, and an integer past a double's range has no float.
+        (
+            "CreateEndpointConfig",
+            '{"EndpointConfigName":"inf-weight","ProductionVariants":[{"VariantName":"v","ModelName":"m",'
+            '"InitialVariantWeight":1e999}]}',
+            "productionVariants.1.member.initialVariantWeight",
+        ),
+        (
+            "CreateEndpointConfig",
+            '{"EndpointConfigName":"big-weight","ProductionVariants":[{"VariantName":"v","ModelName":"m",'
+            '"InitialVariantWeight":1' + "0" * 400 + "}]}",
+            "productionVariants.1.member.initialVariantWeight",
+        ),
+        ("ListModels", '{"CreationTimeAfter":-1e999}', "creationTimeAfter"),
+    ],
+)
+def test_numbers_past_a_doubles_range_are_validation_errors(sagemaker, server, operation, body, at):
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"SageMaker.{operation}"}
+    response = httpx.post(server.url + "/", content=body.encode(), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["__type"] == "ValidationException"
+    assert f"at '{at}' failed to satisfy constraint: Member must be " in response.json()["message"]
+    assert client_error(sagemaker.describe_endpoint_config, EndpointConfigName="inf-weight")["Code"] == (
+        "ValidationException"
+    )  # nothing was stored
+
+
 @pytest.fixture(scope="module")
 def listed_models(sagemaker, model_files) -> list[str]:
     prefix = unique("Lst")

@@ -51,7 +51,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = json.loads(body, parse_constant=_not_json)
     except RecursionError:
         raise SerializationError(f"The request body nests JSON deeper than {MAX_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -61,6 +61,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
     if too_deep(params, MAX_DEPTH):
         raise SerializationError(f"The request body nests JSON deeper than {MAX_DEPTH} levels.")
     return params
+
+
+def _not_json(constant: str) -> Any:
+    # Python reads NaN and Infinity, which JSON does not have: a body holding one is not JSON, whatever wrote it.
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def too_deep(value: Any, limit: int) -> bool:

@@ -13,6 +13,7 @@ in :data:`RELAXED` and in docs/api-coverage.md.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -140,7 +141,8 @@ class ShapeValidator:
             yield from _range(fail, value, meta)
             return
         if kind in ("float", "double"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            # JSON's 1e999 reads as infinity: no float a stored config could be described or used with.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
                 yield fail(f"be of type {kind}")
                 return
             yield from _range(fail, value, meta)
@@ -149,8 +151,20 @@ class ShapeValidator:
             if not isinstance(value, bool):
                 yield fail("be of type boolean")
             return
-        if kind == "timestamp" and not isinstance(value, int | float | str):
+        if kind == "timestamp" and (
+            isinstance(value, bool) or not isinstance(value, int | float | str) or not _finite(value)
+        ):
             yield fail("be a timestamp")
+
+
+def _finite(value: object) -> bool:
+    """A finite number, within a double's range; strings (timestamps may be ISO 8601 text) pass."""
+    if isinstance(value, str):
+        return True
+    try:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an integer past a double's range
+        return False
 
 
 def _join(path: str, member: str) -> str:
