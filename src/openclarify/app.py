@@ -30,7 +30,7 @@ from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import precheck_api, runtime_api
 from openclarify.wire.auth import SigV4Middleware
 from openclarify.wire.router import build_routes
-from openclarify.wire.sagemaker_api import ControlPlane
+from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
 from openclarify.wire.sigv4 import SigV4Verifier
 from openclarify.wire.spec import ShapeValidator
 
@@ -105,9 +105,11 @@ def build_app(
     which looks up live endpoints); ``preparers`` run before an endpoint goes InService; ``runtime_factory``
     builds each variant's model (Ray Serve replicas in ``serve --ray``)."""
     components = build_components(settings, preparers, runtime_factory)
+    validator = ShapeValidator()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=validator.warm, args=(OPERATIONS,), name="warm-patterns", daemon=True).start()
         components.store.migrate()
         # Endpoints come back in the background: a slow model or a container that is down must not keep the server
         # from answering /ping and the control plane (EndpointService.restore).
@@ -121,7 +123,7 @@ def build_app(
 
     factories = [runtime_routes, metrics_routes, precheck_routes, *route_factories, web_routes]
     extra = [route for factory in factories for route in factory(components)]
-    routes = build_routes(components.control_plane, ShapeValidator(), extra)
+    routes = build_routes(components.control_plane, validator, extra)
     middleware = [
         Middleware(wire_metrics.MetricsMiddleware, metrics=components.metrics),
         Middleware(SigV4Middleware, verifier=components.verifier),

@@ -123,6 +123,12 @@ def test_several_violations_are_counted_and_list_paths_are_aws_style(sagemaker, 
             "shapConfig.shapBaselineConfig",
         ),
         (lambda c: c.update(EnableExplanations="[0]>>"), "enableExplanations"),
+        # Their pattern is .*, and Java's . matches no line break.
+        (lambda c: c.update(EnableExplanations="`true`\n"), "enableExplanations"),
+        (
+            lambda c: c["InferenceConfig"].update(ContentTemplate='{"f":\n$features}'),
+            "inferenceConfig.contentTemplate",
+        ),
         (lambda c: c["InferenceConfig"].update(ContentTemplate='{"f":1}'), "inferenceConfig.contentTemplate"),
         (
             lambda c: c["ShapConfig"]["ShapBaselineConfig"].update(

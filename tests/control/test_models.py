@@ -141,3 +141,22 @@ def test_model_name_constraints_come_from_the_service_model(sagemaker):
     )
     error = client_error(sagemaker.create_model, ModelName="a" * 64, PrimaryContainer={"Image": "openclarify/onnx"})
     assert "Member must have length less than or equal to 63" in error["Message"]
+
+
+def test_patterns_are_matched_as_aws_matches_them_in_javas_dialect(sagemaker):
+    # Tag keys and values use Unicode categories (\p{L}: letters, \p{Z}: separators, \p{N}: numbers), which Python's
+    # re cannot compile; \d is ASCII in Java, and its . matches no line break.
+    remote = {"Image": "http://127.0.0.1:9/"}
+    for tags in ([{"Key": "bad!key#", "Value": "v"}], [{"Key": "team", "Value": "a;b"}]):
+        error = client_error(sagemaker.create_model, ModelName=unique("tag"), PrimaryContainer=remote, Tags=tags)
+        assert error["Code"] == "ValidationException"
+        assert "Member must satisfy regular expression pattern: ([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)" in error["Message"]
+    tags = [{"Key": "équipe 2", "Value": "données/été=+@:_.-"}]  # letters, digits and separators of any script
+    sagemaker.create_model(ModelName=unique("tag"), PrimaryContainer=remote, Tags=tags)
+    role = "arn:aws:iam::" + "\u0661" * 12 + ":role/x"  # Arabic-Indic digits: \d in Python's re, not in Java's
+    error = client_error(
+        sagemaker.create_model, ModelName=unique("role"), PrimaryContainer=remote, ExecutionRoleArn=role
+    )
+    assert "'executionRoleArn' failed to satisfy constraint: Member must satisfy regular expression" in error["Message"]
+    environment = {"NOTE": "two\nlines"}  # EnvironmentValue is [\S\s]*: any character, line breaks included
+    sagemaker.create_model(ModelName=unique("env"), PrimaryContainer={**remote, "Environment": environment})

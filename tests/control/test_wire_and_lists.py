@@ -48,7 +48,7 @@ def test_wrong_types_from_a_raw_client_are_validation_errors(server):
 def test_nan_and_infinity_are_not_json(server, constant):
     # Python's json.dumps writes them by default; a server that stored one could not describe it again.
     headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.ListModels"}
-    body = '{"MaxResults": %s}' % constant
+    body = f'{{"MaxResults": {constant}}}'
     response = httpx.post(server.url + "/", content=body.encode(), headers=headers)
     assert response.status_code == 400
     assert response.json()["__type"] == "SerializationException"

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from openclarify.errors import ValidationException, java_str
+from openclarify.wire.java_regex import compile_java
 
 # (shape name, member name) → constraint kinds we do not enforce, and why.
 RELAXED: dict[tuple[str, str], frozenset[str]] = {
@@ -44,9 +45,9 @@ def sagemaker_model() -> ServiceModel:
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str] | None:
     try:
-        # AWS matches Java-style: the whole value must match.
-        return re.compile(pattern, re.DOTALL)
-    except re.error:  # a Java-only construct: skip the check rather than reject valid input
+        # AWS matches Java-style: the whole value must match, in Java's dialect.
+        return compile_java(pattern)
+    except re.error:  # a construct re cannot read even so (none in the operations served): skip the check
         return None
 
 
@@ -63,6 +64,16 @@ class ShapeValidator:
             return self.model.operation_model(name)
         except Exception:
             return None
+
+    def warm(self, operations: Iterable[str]) -> None:
+        """Compile every pattern of these operations' inputs now. Tag keys' Unicode categories take about 0.2 s to
+        spell out (``java_regex``): a server does it on a thread when it starts, not on the event loop at its
+        first tagged request."""
+        for name in operations:
+            op = self.operation(name)
+            if op is not None and op.input_shape is not None:
+                for pattern in _patterns(op.input_shape, set()):
+                    _compiled(pattern)
 
     def validate(self, operation: str, params: Any) -> None:
         """Raise ValidationException listing every violated constraint of ``operation``'s input shape."""
@@ -155,6 +166,22 @@ class ShapeValidator:
             isinstance(value, bool) or not isinstance(value, int | float | str) or not _finite(value)
         ):
             yield fail("be a timestamp")
+
+
+def _patterns(shape: Shape, seen: set[str]) -> Iterator[str]:
+    if shape.name in seen:  # shapes may refer to themselves
+        return
+    seen.add(shape.name)
+    if "pattern" in shape.metadata:
+        yield shape.metadata["pattern"]
+    if shape.type_name == "structure":
+        for member in shape.members.values():
+            yield from _patterns(member, seen)
+    elif shape.type_name == "list":
+        yield from _patterns(shape.member, seen)
+    elif shape.type_name == "map":
+        yield from _patterns(shape.key, seen)
+        yield from _patterns(shape.value, seen)
 
 
 def _finite(value: object) -> bool:
