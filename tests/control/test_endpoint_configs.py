@@ -199,3 +199,27 @@ def test_variant_rules(sagemaker, model):
     zero = [variant(model, "v1", InitialVariantWeight=0.0)]
     error = client_error(sagemaker.create_endpoint_config, EndpointConfigName=unique("cfg"), ProductionVariants=zero)
     assert "InitialVariantWeight" in error["Message"]
+
+
+@pytest.mark.parametrize("uri", ["", "ftp://x/y", "http://h/b.csv", "two\nlines.csv"])
+def test_a_baseline_uri_that_is_neither_a_url_aws_takes_nor_a_local_path_is_refused_at_once(sagemaker, model, uri):
+    # AWS's Url pattern takes https:// and s3://; here a file:// URI or a local path too (docs/invocations.md). Anything
+    # else is refused when the config is created, as AWS refuses it, not when an endpoint deploys it.
+    config = copy.deepcopy(EXPLAINER)
+    config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"] = {"ShapBaselineUri": uri}
+    name = unique("cfg")
+    error = client_error(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=name,
+        ProductionVariants=[variant(model)],
+        ExplainerConfig=config,
+    )
+    assert error["Code"] == "ValidationException"
+    assert (
+        "at 'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig.shapBaselineUri' failed to "
+        in (error["Message"])
+    )
+    assert "Member must satisfy regular expression pattern: (https|s3)://" in error["Message"]
+    container = {"Image": "openclarify/xgboost", "ModelDataUrl": uri}
+    error = client_error(sagemaker.create_model, ModelName=unique("url"), PrimaryContainer=container)
+    assert "at 'primaryContainer.modelDataUrl' failed to satisfy constraint" in error["Message"]

@@ -7,7 +7,7 @@ indices, e.g. ``Value '30' at 'explainerConfig.clarifyExplainerConfig.inferenceC
 to satisfy constraint: Member must have value less than or equal to 25``.
 
 A few constraints are deliberately relaxed where this server means something else by a field; they are listed
-in :data:`RELAXED` and in docs/api-coverage.md.
+in :data:`RELAXED` and :data:`LOCAL_PATTERNS`, and in docs/api-coverage.md.
 """
 
 from __future__ import annotations
@@ -26,12 +26,17 @@ from openclarify.wire.java_regex import compile_java
 
 # (shape name, member name) → constraint kinds we do not enforce, and why.
 RELAXED: dict[tuple[str, str], frozenset[str]] = {
-    # ModelDataUrl is a local path or file:// URI here, not only s3:// or https://.
-    ("ContainerDefinition", "ModelDataUrl"): frozenset({"pattern"}),
-    # ShapBaselineUri likewise: a local path or file:// URI under the model roots (https:// if the operator allows).
-    ("ClarifyShapBaselineConfig", "ShapBaselineUri"): frozenset({"pattern"}),
     # Any InstanceType string is accepted: there are no instance types to choose from.
     ("ProductionVariant", "InstanceType"): frozenset({"enum"}),
+}
+
+# What AWS's Url pattern takes, or a file:// URI, or a local path (no scheme): ModelDataUrl and ShapBaselineUri name
+# files under the model roots here. Whether the file exists, and s3:// (refused), are the services' to say.
+_URL_OR_LOCAL_PATH = r"(https|s3)://([^/]+)/?(.*)|file://.*|(?![a-zA-Z][a-zA-Z0-9+.\-]*://).+"
+# (shape name, member name) -> the pattern checked instead of the service model's.
+LOCAL_PATTERNS: dict[tuple[str, str], str] = {
+    ("ContainerDefinition", "ModelDataUrl"): _URL_OR_LOCAL_PATH,
+    ("ClarifyShapBaselineConfig", "ShapBaselineUri"): _URL_OR_LOCAL_PATH,
 }
 
 _MAX_REPORTED = 10
@@ -134,10 +139,11 @@ class ShapeValidator:
                 yield fail("be a string")
                 return
             yield from _length(fail, len(value), meta)
-            if "pattern" in meta and "pattern" not in relaxed:
-                regex = _compiled(meta["pattern"])
+            pattern = LOCAL_PATTERNS.get((parent or "", member or ""), meta.get("pattern"))
+            if pattern is not None and "pattern" not in relaxed:
+                regex = _compiled(pattern)
                 if regex is not None and not regex.fullmatch(value):
-                    yield fail(f"satisfy regular expression pattern: {meta['pattern']}")
+                    yield fail(f"satisfy regular expression pattern: {pattern}")
             if shape.enum and "enum" not in relaxed and value not in shape.enum:
                 yield fail(f"satisfy enum value set: [{', '.join(shape.enum)}]")
             return
