@@ -82,6 +82,7 @@ def build_components(
         allow_https_baseline=settings.allow_https_baseline,
         prepare_timeout_seconds=settings.container_startup_timeout_seconds,
         max_text_units=settings.max_text_units,
+        max_design_cells=settings.max_design_cells,
         max_queued_invocations=settings.max_queued_invocations,
     )
     endpoints.add_preparer(invocations.prepare)  # SHAP baselines load before an endpoint goes InService

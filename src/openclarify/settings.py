@@ -26,8 +26,9 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "precheck_timeout_seconds": (lambda v: v > 0, "more than 0 seconds"),
     "max_queued_invocations": (lambda v: v >= 0, "0 (refuse what cannot start at once) or more"),
     "max_text_units": (lambda v: v >= 1, "1 or more"),
+    "max_design_cells": (lambda v: v >= 1, "1 or more"),
 }
-INTEGERS = {"port", "max_text_units", "max_queued_invocations"}
+INTEGERS = {"port", "max_text_units", "max_queued_invocations", "max_design_cells"}
 SECRETS = {"access_keys"}  # never echoed in an error
 
 
@@ -91,6 +92,11 @@ class Settings:
     max_text_units: int = 2000
     """Most text units (tokens, sentences or paragraphs, all text columns together) one record may have to be
     explained; more is a ValidationError at invoke (docs/text.md)."""
+    max_design_cells: int = 1 << 24
+    """Largest coalition design one explanation may sample: players × coalitions (NumberOfSamples, or Clarify's
+    default 2M + 2^11), coalitions alone when every one is listed. An explanation takes about 20-40 bytes per cell at
+    its peak, so the default, 16 777 216, bounds it near half a gigabyte, and admits the default budget of 2 000 text
+    units. More is a ValidationError at invoke, or a Failed deployment where the features are known then."""
     container_allowed_hosts: tuple[str, ...] = ()
     """Hosts besides loopback that a model's ``Image`` URL may name (comma-separated; ``*`` allows any). Empty:
     loopback containers only, so CreateModel cannot make the server call an arbitrary address (e.g. a cloud

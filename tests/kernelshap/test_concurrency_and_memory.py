@@ -1,8 +1,10 @@
 import threading
 
 import numpy as np
+import pytest
 
-from openclarify.kernelshap import explain
+from openclarify.kernelshap import DesignTooLarge, design_cells, explain, explain_game
+from openclarify.kernelshap.coalitions import _Templates, design_template
 
 from .models import CountingModel, nonlinear
 
@@ -94,3 +96,45 @@ def test_a_planned_design_gives_the_same_bits_and_is_ignored_when_it_does_not_fi
     baseline[:, 0] = x[0]
     c = explain(model, x, baseline, seed=9, design=design)
     assert c.attributions[0, 0] == 0.0 and abs(c.attributions.sum() - (c.fx - c.expected_value)[0]) < 1e-9
+
+
+def test_a_design_past_max_design_cells_is_refused_before_anything_is_planned_or_evaluated():
+    rng = np.random.default_rng(2)
+    m = 30
+    model = CountingModel(nonlinear(rng.normal(size=m)))
+    x, baseline = rng.normal(size=m), rng.normal(size=(2, m))
+    # 30 players x 5 000 coalitions = 150 000 cells.
+    with pytest.raises(DesignTooLarge, match="30 players and 5000 coalitions make a design of 150000 cells"):
+        explain(model, x, baseline, number_of_samples=5_000, seed=1, max_design_cells=149_999)
+    assert model.rows == 0
+    # At the bound it runs, and a design whose every coalition is listed counts coalitions, not cells: its masks are
+    # streamed from integer codes, never stored.
+    explain(model, x, baseline, number_of_samples=5_000, seed=1, max_design_cells=150_000)
+    assert design_cells(m, 5_000) == 150_000 and design_cells(10, 1_022) == 1_022
+    small = rng.normal(size=10)
+    exact = explain(nonlinear(small), small, rng.normal(size=(1, 10)), number_of_samples=2_000, max_design_cells=1_022)
+    assert exact.exact
+    with pytest.raises(DesignTooLarge):
+        explain_game(
+            lambda design: (np.zeros((design.n_coalitions, 1)), 0),
+            n_players=m,
+            v_full=np.ones(1),
+            v_empty=np.zeros(1),
+            budget=5_000,
+            seed=1,
+            max_design_cells=1_000,
+        )
+
+
+def test_remembered_templates_stay_within_their_byte_budget():
+    # Clarify's NumberOfSamples has no maximum: templates of large budgets must not pile up for the process's life.
+    small = [design_template(12, 200, "sqrt", 1, index) for index in range(3)]
+    large = design_template(60, 6_000, "sqrt", 1, 0)
+    templates = _Templates(max_bytes=2 * small[0].nbytes + 1)
+    for index, design in enumerate(small):
+        templates.put(("small", index), design)
+    assert templates.get(("small", 0)) is None  # the least recently used went first
+    assert templates.get(("small", 1)) is small[1] and templates.get(("small", 2)) is small[2]
+    templates.put(("large",), large)  # larger than the whole budget: never kept
+    assert templates.get(("large",)) is None and templates.get(("small", 2)) is small[2]
+    assert large.nbytes > 15 * 60 * 3_000  # masks and the fit's signs: about 15 bytes per pair and player

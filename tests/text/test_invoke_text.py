@@ -266,7 +266,9 @@ def small_limit_server(tmp_path_factory, model_root):
     from tests.conftest import LiveServer
 
     live = LiveServer(
-        tmp_path_factory.mktemp("text-limit"), [model_root], env={"OPENCLARIFY_MAX_TEXT_UNITS": "6"}
+        tmp_path_factory.mktemp("text-limit"),
+        [model_root],
+        env={"OPENCLARIFY_MAX_TEXT_UNITS": "6", "OPENCLARIFY_MAX_DESIGN_CELLS": "100"},
     ).start()
     yield live
     live.stop()
@@ -284,3 +286,21 @@ def test_too_many_units_is_a_validation_error(small_limit_server, text_models):
     error = info.value.response["Error"]
     assert error["Code"] == "ValidationError"
     assert "more than 6 text units" in error["Message"] and "max_text_units" in error["Message"]
+
+
+def test_a_record_whose_units_need_a_design_past_the_bound_is_a_validation_error(small_limit_server, text_models):
+    # A text record's players are its units, counted per record: the bound on the design is checked at the
+    # invocation, before any synthetic record is scored.
+    sagemaker = small_limit_server.client("sagemaker")
+    runtime = small_limit_server.client("sagemaker-runtime")
+    container = {"Image": SKLEARN, "ModelDataUrl": str(text_models["words"].path)}
+    name = deploy(sagemaker, container, text_explainer("<UNK>", "token", feature_types=["text"], NumberOfSamples=40))
+    _, ok = invoke(runtime, name, "one two three four", ContentType="text/csv")  # 14 coalitions, all listed
+    assert ok["openclarify"]["kernel_shap"][0]["exact"] is True
+    with pytest.raises(ClientError) as info:
+        invoke(runtime, name, "one two three four five six", ContentType="text/csv")
+    error = info.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert error["Message"].startswith("Record 1: ShapConfig.NumberOfSamples 40 needs a larger coalition design")
+    assert "6 players and 40 coalitions make a design of 240 cells, more than the 100 allowed" in error["Message"]
+    assert "Lower NumberOfSamples, or a coarser text Granularity." in error["Message"]

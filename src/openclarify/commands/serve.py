@@ -73,6 +73,12 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
         "ServiceUnavailable (503) at once (default: 64)",
     ),
     ("max_text_units", int, "most text units one record may have to be explained (default: 2000; docs/text.md)"),
+    (
+        "max_design_cells",
+        int,
+        "largest coalition design one explanation may sample, players x coalitions, about 20-40 bytes each "
+        "(default: 16777216)",
+    ),
     ("console", "switch", "serve the web console at / (default: on; only ever served while authentication is off)"),
     (
         "container_allowed_hosts",

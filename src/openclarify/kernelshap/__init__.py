@@ -7,7 +7,13 @@ Typical use::
     result.attributions  # (M, D)
 """
 
-from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples
+from openclarify.kernelshap.budget import (
+    DesignTooLarge,
+    all_coalitions,
+    check_design_size,
+    clarify_n_samples,
+    design_cells,
+)
 from openclarify.kernelshap.coalitions import CoalitionDesign, plan_design
 from openclarify.kernelshap.explainer import (
     ESTIMATOR,
@@ -24,10 +30,13 @@ from openclarify.kernelshap.masking import store_group_means
 __all__ = [
     "ESTIMATOR",
     "CoalitionDesign",
+    "DesignTooLarge",
     "Explanation",
     "Interrupted",
     "all_coalitions",
+    "check_design_size",
     "clarify_n_samples",
+    "design_cells",
     "draw_seed",
     "explain",
     "explain_game",

@@ -19,6 +19,8 @@ Weights are computed in log space, so neither C(M, s) nor the kernel overflow fo
 from __future__ import annotations
 
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -316,12 +318,19 @@ class CoalitionDesign:
 
     def freeze(self) -> None:
         """Make every array read-only: a template is shared by every design relabelled from it."""
+        for array in self._arrays():
+            array.setflags(write=False)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes its arrays hold, its groups' included."""
+        return sum(array.nbytes for part in (self, *self.parts) for array in part._arrays())
+
+    def _arrays(self) -> list[np.ndarray]:
         fit = self.planned_fit
         arrays = [value for value in vars(self).values() if isinstance(value, np.ndarray)]
         arrays += [value for value in vars(fit).values() if isinstance(value, np.ndarray)] if fit else []
-        arrays += list(self.group_positions)
-        for array in arrays:
-            array.setflags(write=False)
+        return arrays + list(self.group_positions)
 
     @property
     def n_coalitions(self) -> int:
@@ -375,12 +384,51 @@ _TEMPLATE_SEED = 20_260_101
 
 
 # Each template holds about 15 bytes per pair and player (masks, signs in three precisions) and its strata's averaging
-# matrix, twice with two groups: at M = 20 and the default budget about 0.37 MB, at M = 200 about 4.4 MB.
-@lru_cache(maxsize=32)
+# matrix, twice with two groups: at M = 20 and the default budget about 0.37 MB, at M = 200 about 4.4 MB. They are
+# remembered up to this many bytes in all, the least recently used forgotten first: a count alone would let a few
+# large budgets (Clarify's NumberOfSamples has no maximum) hold gigabytes for the life of the process.
+TEMPLATE_BYTES = 128 * 1024 * 1024
+
+
+class _Templates:
+    """Templates by key, within ``TEMPLATE_BYTES``; safe to use from many threads at once. Read-only data, so
+    remembering one changes no result: a template forgotten is drawn again, the same to the bit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._items: OrderedDict[tuple, CoalitionDesign] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> CoalitionDesign | None:
+        with self._lock:
+            design = self._items.get(key)
+            if design is not None:
+                self._items.move_to_end(key)
+            return design
+
+    def put(self, key: tuple, design: CoalitionDesign) -> None:
+        size = design.nbytes
+        if size > self._max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = design
+            self._bytes += size
+            while self._bytes > self._max_bytes:
+                _, forgotten = self._items.popitem(last=False)
+                self._bytes -= forgotten.nbytes
+
+
+_TEMPLATES = _Templates(TEMPLATE_BYTES)
+
+
 def design_template(
     n_players: int, budget: int, allocation: Allocation = "sqrt", n_groups: int = 1, index: int = 0
 ) -> CoalitionDesign:
-    """Template ``index`` of the sampled designs seeds relabel, drawn once (``sampled_design``), remembered, read-only.
+    """Template ``index`` of the sampled designs seeds relabel, drawn once (``sampled_design``), remembered
+    (``TEMPLATE_BYTES``), read-only.
 
     Why relabelling is sound: renaming the players by a uniform random permutation maps each sampled coalition to
     a uniform draw from its stratum, keeps the coalitions of a stratum distinct and paired with their complements,
@@ -391,6 +439,10 @@ def design_template(
     0.0062 (gradient boosting); coverage of the error bars unchanged. It costs about 0.03 ms against 0.7 ms (one
     group) and 0.14 against 1.9 ms (two) for a fresh draw.
     """
+    key = (n_players, budget, allocation, n_groups, index)
+    remembered = _TEMPLATES.get(key)
+    if remembered is not None:
+        return remembered
     rng = np.random.default_rng([_TEMPLATE_SEED, index])
     design = sampled_design(n_players, budget, rng, allocation, n_groups)
     # Player by player: renaming then gathers rows of the transpose (``relabelled``).
@@ -401,6 +453,7 @@ def design_template(
     )
     for part in (design, *design.parts):
         part.freeze()
+    _TEMPLATES.put(key, design)
     return design
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from openclarify.kernelshap.budget import all_coalitions, clarify_n_samples, is_count
+from openclarify.kernelshap.budget import all_coalitions, check_design_size, clarify_n_samples, is_count
 from openclarify.kernelshap.coalitions import Allocation, CoalitionDesign, plan_design
 from openclarify.kernelshap.links import Link, apply_link, check_in_domain, check_link
 from openclarify.kernelshap.masking import DEFAULT_MAX_ROWS, MapPredictFn, PredictFn, as_outputs, tabular_values
@@ -105,6 +105,7 @@ def explain(
     baseline_groups: int | None = None,
     dtype: type | None = None,
     ahead: Callable[[tuple], tuple[int, CoalitionDesign] | None] | None = None,
+    max_design_cells: int | None = None,
 ) -> Explanation:
     """Explain ``predict`` at ``x`` against ``baseline`` rows.
 
@@ -133,6 +134,8 @@ def explain(
     (players, budget, allocation, baseline groups) and answers (seed, design) with a design from ``plan_design``
     for exactly that key and seed, used once, or None to plan now. The seed reported is the design's, so the
     result is reproduced by passing it.
+    ``max_design_cells`` bounds the design, hence the memory (about 20-40 bytes per cell): DesignTooLarge, a
+    ValueError, when the players and budget need more cells (``design_cells``). None, the default: no bound.
     """
     link = check_link(link)
     row_dtype = _check_dtype(dtype)
@@ -144,6 +147,13 @@ def explain(
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     drawn_here = seed is None
     seed = _resolve_seed(seed)
+    # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
+    # exactly 0, and leaving it out makes the same budget go further.
+    differs = baseline[0] != x if baseline.shape[0] == 1 else (baseline != x).any(axis=0)
+    players = differs.nonzero()[0]
+    n_players = players.shape[0]
+    # Before the model is asked anything: a design too large for the caller is refused as it is.
+    check_design_size(n_players, min(n_samples, all_coalitions(n_players)), max_design_cells)
 
     model_rows = 0
     if fx is None:
@@ -162,13 +172,8 @@ def explain(
     # The expected value is the logit of the baseline rows' mean: a row may score 0 or 1, their mean may not.
     check_in_domain(v_empty, link, "the baseline (the mean of its rows' scores)")
 
-    # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
-    # exactly 0, and leaving it out makes the same budget go further.
-    differs = baseline[0] != x if baseline.shape[0] == 1 else (baseline != x).any(axis=0)
-    players = differs.nonzero()[0]
-    groups = group_baseline(baseline.shape[0], players.shape[0], n_samples, link, baseline_groups)
+    groups = group_baseline(baseline.shape[0], n_players, n_samples, link, baseline_groups)
     n_groups = len(groups)
-    n_players = players.shape[0]
     if drawn_here and ahead is not None and design is None and n_players >= 2 and n_samples < all_coalitions(n_players):
         picked = ahead((n_players, n_samples, allocation, n_groups))
         if picked is not None:
@@ -277,6 +282,7 @@ def _game(
     errors: bool = True,
     group_shares: tuple[float, ...] = (1.0,),
     group_v_empty: np.ndarray | None = None,
+    max_design_cells: int | None = None,
 ) -> Explanation:
     """Kernel SHAP on any game given by its value function (tabular masking, text units, ...).
 
@@ -294,6 +300,8 @@ def _game(
     (``sampled_design``), and ``group_v_empty`` (G, D) holds each group's empty-coalition value. The attributions
     are the groups' own, weighed by their shares; the groups' coalitions are independent, so their variances add.
 
+    ``max_design_cells`` bounds the design as ``explain``'s does (DesignTooLarge).
+
     ``seed`` None draws one, reported in the result. Bad arguments raise a ValueError naming the problem.
     """
     seed = _resolve_seed(seed)
@@ -303,6 +311,7 @@ def _game(
     d = delta.shape[0]
     m = n_players
     budget = min(budget, all_coalitions(m)) if m >= 1 else 0
+    check_design_size(m, budget, max_design_cells)
     if m <= 1:
         # Nothing to apportion: a single player gets the whole difference, exactly.
         phi = delta[None, :] if m == 1 else np.zeros((0, d))

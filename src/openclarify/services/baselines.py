@@ -75,6 +75,8 @@ class PreparedExplainer:
     table: np.ndarray | None = None
     """With text features: the baseline as the object array in-process models take (``clarify.text.model_table``)."""
     max_text_units: int = 2000
+    max_design_cells: int | None = None
+    """The server's bound on one explanation's coalition design (``kernelshap.check_design_size``)."""
     designs: dict[tuple, Any] = field(default_factory=dict)
     """Coalition designs planned for this endpoint's fixed Seed, one per player count (kernelshap fills it)."""
     design_pool: DesignPool | None = None

@@ -54,10 +54,12 @@ from openclarify.clarify.records import (
 )
 from openclarify.clarify.response import ExplanationDetails, FeatureAttributions, RecordExplanation, build_response
 from openclarify.clarify.text import model_table
-from openclarify.errors import ModelError, ValidationError
+from openclarify.errors import ModelError, ValidationError, ValidationException
 from openclarify.kernelshap import (
+    DesignTooLarge,
     Explanation,
     Interrupted,
+    check_design_size,
     clarify_n_samples,
     draw_seed,
     explain,
@@ -387,6 +389,8 @@ def run_explained(
                 )
         except Interrupted:
             continue  # out of time before this record got anywhere: it stays unexplained (null)
+        except DesignTooLarge as exc:  # the config's budget, for this record's players: the request's to change
+            raise ValidationError(f"Record {i + 1}: {design_too_large(config, str(exc))}") from exc
         except ValueError as exc:  # the engine's words about the model's numbers (NaN, logit domain, shapes)
             raise ModelError(f"Record {i + 1} cannot be explained: {exc}.") from exc
         telemetry.current().explained(bool(result_i.exact))
@@ -501,7 +505,28 @@ def _explain_in_process(
         dtype=getattr(runtime, "input_dtype", None),
         # Without a Seed, a design planned ahead between requests, if one is ready.
         ahead=prepared.design_pool.take if prepared.design_pool is not None else None,
+        max_design_cells=prepared.max_design_cells,
     )
+
+
+def design_too_large(config: ClarifyConfig, detail: str) -> str:
+    """Why an explanation's coalition design is refused (``kernelshap.DesignTooLarge``), and what to change."""
+    samples = config.shap.number_of_samples
+    asked = "Clarify's default budget (2M + 2^11)" if samples is None else f"ShapConfig.NumberOfSamples {samples}"
+    units = ", or a coarser text Granularity" if config.shap.text is not None else ""
+    return (
+        f"{asked} needs a larger coalition design than this server samples at once: {detail} (openclarify serve "
+        f"--max-design-cells; each cell takes about 20-40 bytes). Lower NumberOfSamples{units}."
+    )
+
+
+def check_design_budget(config: ClarifyConfig, n_players: int, max_cells: int | None) -> None:
+    """At deployment, where the players are the baseline's columns: a config whose budget needs a design past the
+    server's bound fails the endpoint now (ValidationException, its FailureReason), not every invocation."""
+    try:
+        check_design_size(n_players, clarify_n_samples(n_players, config.shap.number_of_samples), max_cells)
+    except DesignTooLarge as exc:
+        raise ValidationException(design_too_large(config, str(exc))) from exc
 
 
 def _explain_remote(
@@ -571,6 +596,7 @@ def _explain_remote(
         # Check the clock after every few container calls, not every 16k rows: a container is slow.
         stop_check_rows=4 * (inference.max_record_count or 64),
         errors=errors,
+        max_design_cells=prepared.max_design_cells,
     )
 
 
@@ -634,6 +660,7 @@ def _explain_text(
         should_stop=should_stop,
         designs=_designs(prepared),
         errors=errors,
+        max_design_cells=prepared.max_design_cells,
     )
     return result, feature_attributions(text, result.attributions)
 

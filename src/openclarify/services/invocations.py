@@ -60,6 +60,7 @@ from openclarify.services.explanations import (
     DeadlineExceeded,
     Invocation,
     RemoteScorer,
+    check_design_budget,
     is_in_process,
     remote_baseline_scores,
     run_explained,
@@ -135,6 +136,7 @@ class InvocationService:
         prepare_timeout_seconds: float = 240.0,
         max_text_units: int = 2000,
         max_queued_invocations: int = 64,
+        max_design_cells: int | None = None,
     ) -> None:
         self._endpoints = endpoints
         self._arns = arns
@@ -143,6 +145,7 @@ class InvocationService:
         self._allow_https = allow_https_baseline
         self._prepare_timeout = prepare_timeout_seconds
         self._max_text_units = max_text_units
+        self._max_design_cells = max_design_cells
         self._max_queued = max_queued_invocations
         # Plans coalition designs ahead for endpoints without a Seed (services.design_pool): one thread, since a
         # design takes about a millisecond.
@@ -163,7 +166,11 @@ class InvocationService:
         baseline = await anyio.to_thread.run_sync(read_baseline, config, self._roots, self._allow_https)
         check_headers(config, baseline)
         matrix = await anyio.to_thread.run_sync(numeric_matrix, baseline)
-        prepared = PreparedExplainer(config=config, baseline=baseline, matrix=matrix)
+        prepared = PreparedExplainer(
+            config=config, baseline=baseline, matrix=matrix, max_design_cells=self._max_design_cells
+        )
+        if config.shap.text is None:  # the players are the baseline's columns: a design too large fails now
+            check_design_budget(config, baseline.width, self._max_design_cells)
         if config.shap.seed is None:
             prepared.design_pool = DesignPool(self._planner)
         if config.shap.text is not None:

@@ -137,6 +137,7 @@ def explain_text(
     should_stop: Callable[[], bool] | None = None,
     designs: MutableMapping[tuple, Any] | None = None,
     errors: bool = True,
+    max_design_cells: int | None = None,
 ) -> Explanation:
     """Kernel SHAP over the record's players. ``max_rows`` bounds the synthetic records built per step;
     ``errors=False`` skips the standard errors."""
@@ -182,6 +183,7 @@ def explain_text(
         should_stop=should_stop,
         designs=designs,
         errors=errors,
+        max_design_cells=max_design_cells,
     )
     return replace(result, model_rows=result.model_rows + extra_rows) if extra_rows else result
 
