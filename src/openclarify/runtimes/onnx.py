@@ -13,6 +13,7 @@ from openclarify.runtimes.base import ModelLoadError
 from openclarify.runtimes.tabular import TabularRuntime, positive_class
 
 _PROBABILITY_NAMES = ("probabilities", "output_probability", "probability")
+_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
 class OnnxRuntime(TabularRuntime):
@@ -30,10 +31,9 @@ class OnnxRuntime(TabularRuntime):
         if len(inputs) != 1:
             raise ModelLoadError("ONNX models must take exactly one input tensor (n × features).")
         self._input = inputs[0]
-        self._dtype = np.float64 if "double" in self._input.type else np.float32
+        self._dtype = _input_dtype(self._input.type)
         self.input_dtype = self._dtype
-        width = self._input.shape[-1] if self._input.shape else None
-        self.n_features = width if isinstance(width, int) else None
+        self.n_features = _n_features(self._input.shape)
         outputs = session.get_outputs()
         tensors = [o for o in outputs if o.type.startswith("tensor(") and ("float" in o.type or "double" in o.type)]
         if not tensors:
@@ -50,3 +50,39 @@ class OnnxRuntime(TabularRuntime):
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]
+
+
+def _input_dtype(onnx_type: str) -> type:
+    # Not converted: a cast would change the records silently. int64 truncates every cell that is not a whole number
+    # (a record's 2.5, a baseline of means, and so the explainer's rows that mix them), float16 keeps 3 digits, and
+    # the model would score other rows than the ones the answer and the explanation are about.
+    dtype = _DTYPES.get(onnx_type)
+    if dtype is None:
+        raise ModelLoadError(
+            f"ONNX models must take a float or double input tensor (n × features); this model's input is {onnx_type}."
+            " Export it with a float input: a Cast node inside the graph can convert it."
+        )
+    return dtype
+
+
+def _n_features(shape: list[int | str | None]) -> int | None:
+    """The fixed width of an ``n × features`` input, or None when the model takes any. onnxruntime reports a
+    declared dimension as an int and a symbolic or unknown one as a str or None."""
+    if not shape:
+        # onnxruntime reports an input whose shape is not declared as it reports a scalar one: the model judges.
+        return None
+    if len(shape) != 2:
+        dimensions = "1 dimension" if len(shape) == 1 else f"{len(shape)} dimensions"
+        raise ModelLoadError(
+            f"ONNX models must take a 2-D input tensor (n × features); this model's input has {dimensions}."
+            " Export it with an n × features input: a Reshape node inside the graph can give the model its shape."
+        )
+    batch, width = shape
+    if isinstance(batch, int):
+        # A request, and the explainer's synthetic batch, hold any number of records.
+        raise ModelLoadError(
+            f"ONNX models must take any number of records (n × features); this model's input fixes n at {batch}."
+            " Export it with a dynamic first dimension (None in skl2onnx's initial types, dynamic_axes in"
+            " torch.onnx.export)."
+        )
+    return width if isinstance(width, int) else None
