@@ -29,6 +29,7 @@ from openclarify.web import console_routes
 from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import precheck_api, runtime_api
 from openclarify.wire.auth import SigV4Middleware
+from openclarify.wire.body_limit import BodyLimitMiddleware
 from openclarify.wire.router import build_routes
 from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
 from openclarify.wire.sigv4 import SigV4Verifier
@@ -127,6 +128,7 @@ def build_app(
     routes = build_routes(components.control_plane, validator, extra)
     middleware = [
         Middleware(wire_metrics.MetricsMiddleware, metrics=components.metrics),
+        Middleware(BodyLimitMiddleware),
         Middleware(SigV4Middleware, verifier=components.verifier),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

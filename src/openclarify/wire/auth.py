@@ -1,8 +1,9 @@
 """Authentication as ASGI middleware, so every route (today's and tomorrow's) is covered, except ``/ping``.
 
-The middleware buffers the body (SigV4 signs its hash), verifies the signature, then replays the body to the
-application. Failures answer with AWS's code in both ``__type`` and ``X-Amzn-ErrorType``, which both the JSON
-1.1 (control plane) and rest-json (runtime) parsers of botocore read.
+The middleware checks the credential in the headers first, so a request without a valid one is refused before its
+body is read; then it buffers the body (SigV4 signs its hash; ``body_limit`` bounds it), verifies the signature, and
+replays the body to the application. Failures answer with AWS's code in both ``__type`` and ``X-Amzn-ErrorType``,
+which both the JSON 1.1 (control plane) and rest-json (runtime) parsers of botocore read.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ class SigV4Middleware:
         if self.verifier is None or scope["type"] != "http" or scope["path"] in UNAUTHENTICATED_PATHS:
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        try:
+            credential = self.verifier.check_headers(headers)
+        except AccessDenied as exc:
+            await _deny(exc, scope, receive, send)
+            return
         chunks: list[bytes] = []
         while True:
             message = await receive()
@@ -36,16 +43,16 @@ class SigV4Middleware:
                 break
         body = b"".join(chunks)
         try:
-            self.verifier.verify(
+            self.verifier.check_signature(
+                credential,
                 scope["method"],
                 scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
                 scope.get("query_string", b"").decode("latin-1"),
-                Headers(scope=scope),
+                headers,
                 body,
             )
         except AccessDenied as exc:
-            response = awsjson.error(exc, awsjson.status_for(exc.code), awsjson.new_request_id())
-            await response(scope, receive, send)
+            await _deny(exc, scope, receive, send)
             return
 
         replayed = False
@@ -58,3 +65,8 @@ class SigV4Middleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _deny(exc: AccessDenied, scope: Scope, receive: Receive, send: Send) -> None:
+    response = awsjson.error(exc, awsjson.status_for(exc.code), awsjson.new_request_id())
+    await response(scope, receive, send)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -37,6 +37,9 @@ def control_plane(cp: ControlPlane, validator: ShapeValidator) -> Callable[[Requ
             return awsjson.ok(await OPERATIONS[operation](cp, params), request_id)
         except ServiceError as exc:
             return awsjson.error(exc, awsjson.status_for(exc.code), request_id)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing the server did wrong
+            log.info("request %s: the client disconnected before sending its whole body", request_id)
+            return Response(status_code=400)
         except Exception:
             log.exception("request %s failed", request_id)
             failure = InternalFailure("The server hit an internal error; see its log for request " + request_id)

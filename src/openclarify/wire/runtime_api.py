@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError
-from openclarify.services.invocations import MAX_BODY_BYTES, InvocationService, InvokeRequest
+from openclarify.services.invocations import InvocationService, InvokeRequest
 from openclarify.wire import awsjson
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,7 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
     async def endpoint(request: Request) -> Response:
         request_id = awsjson.new_request_id()
         try:
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise ValidationError(
-                    f"The request body is {declared} bytes; InvokeEndpoint accepts at most {MAX_BODY_BYTES} bytes "
-                    "(6 MiB)."
-                )
-            body = await request.body()
+            body = await request.body()  # at most 6 MiB (wire.body_limit)
             members: dict[str, Any] = {}
             for header, (member, limit) in _HEADERS.items():
                 value = request.headers.get(header)
@@ -76,6 +70,9 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
             answer = await service.invoke(invoke)
         except ServiceError as exc:
             return error(exc, request_id)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing the server did wrong
+            log.info("invocation %s: the client disconnected before sending its whole body", request_id)
+            return Response(status_code=400)
         except Exception:
             log.exception("invocation %s failed", request_id)
             return error(

@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -41,6 +42,12 @@ class SigV4Verifier:
 
     def verify(self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes) -> str:
         """Return the access key id of a correctly signed request, else raise AccessDenied with AWS's code."""
+        credential = self.check_headers(headers)
+        return self.check_signature(credential, method, raw_path, query, headers, body)
+
+    def check_headers(self, headers: Mapping[str, str]) -> _Credential:
+        """Everything that does not need the body: a request without a credential this server knows, or out of
+        date, is refused before its body is read, so an unauthenticated client cannot make the server buffer it."""
         authorization = headers.get("authorization")
         if not authorization:
             raise AccessDenied("Missing Authentication Token", code="MissingAuthenticationTokenException")
@@ -80,11 +87,22 @@ class SigV4Verifier:
             )
         if not amz_date.startswith(day):
             raise AccessDenied("Date in Credential scope does not match X-Amz-Date.", code="InvalidSignatureException")
-
         signed = match["signed"].split(";")
-        missing = [h for h in signed if h not in headers]
-        if missing:
+        if any(h not in headers for h in signed):
             raise AccessDenied(_MISMATCH, code="InvalidSignatureException")
+        return _Credential(akid, secret, region, amz_date, signed, match["sig"])
+
+    def check_signature(
+        self,
+        credential: _Credential,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> str:
+        """The signature over the request and its body (after ``check_headers``); the access key id if it holds."""
+        akid, secret, region, amz_date, signed, signature = credential
         request = AWSRequest(
             method=method,
             url="http://" + headers["host"] + raw_path + (f"?{query}" if query else ""),
@@ -95,9 +113,18 @@ class SigV4Verifier:
         token = headers.get("x-amz-security-token")
         auth = SigV4Auth(Credentials(akid, secret, token), "sagemaker", region)
         expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
-        if not hmac.compare_digest(expected, match["sig"]):
+        if not hmac.compare_digest(expected, signature):
             raise AccessDenied(_MISMATCH, code="InvalidSignatureException")
         return akid
+
+
+class _Credential(NamedTuple):
+    akid: str
+    secret: str
+    region: str
+    amz_date: str
+    signed_headers: list[str]
+    signature: str
 
 
 def _fmt(ts: float) -> str:

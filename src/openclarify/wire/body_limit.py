@@ -1,0 +1,75 @@
+"""A bound on every request body, enforced as it arrives: before authentication and before any handler reads it.
+
+InvokeEndpoint's Body is at most 6 MiB (spec §3.1) and no control-plane input comes near that, so every route shares
+the bound. A declared Content-Length past it is refused before a byte is read; a body sent without one (chunked) is
+counted as it streams and refused at the first chunk past the bound. Without this the server buffered whatever it was
+sent: a 500 MB body, unauthenticated, grew it by about 1 GB before the 403.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openclarify.errors import ServiceError, ValidationError, ValidationException
+from openclarify.services.invocations import MAX_BODY_BYTES
+from openclarify.wire import awsjson
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _refuse(self._too_large(scope, declared), scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # A ServiceError: the handlers answer it as any bad input, and one raised while the authentication
+                    # reads the body comes out here.
+                    raise self._too_large(scope, seen, streamed=True)
+            return message
+
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded, tracked)
+        except ServiceError as exc:
+            if started:
+                raise
+            await _refuse(exc, scope, receive, send)
+
+    def _too_large(self, scope: Scope, size: int, streamed: bool = False) -> ServiceError:
+        runtime = scope["path"].endswith("/invocations")
+        what = "InvokeEndpoint accepts" if runtime else "this server accepts"
+        size_text = f"more than {self.max_bytes}" if streamed else str(size)
+        message = f"The request body is {size_text} bytes; {what} at most {self.max_bytes} bytes (6 MiB)."
+        return ValidationError(message) if runtime else ValidationException(message)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def _refuse(exc: ServiceError, scope: Scope, receive: Receive, send: Send) -> None:
+    response = awsjson.error(exc, awsjson.status_for(exc.code), awsjson.new_request_id())
+    await response(scope, receive, send)
