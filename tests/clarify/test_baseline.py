@@ -54,3 +54,30 @@ def test_record_width_must_match():
     check_width(baseline, [("1", "2", "3", "4")])
     with pytest.raises(ValidationError, match="Record 2 has 3 features but the SHAP baseline has 4"):
         check_width(baseline, [("1", "2", "3", "4"), ("1", "2", "3")])
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        # 1500 levels made json.loads raise RecursionError: CreateEndpointConfig answered 500.
+        pytest.param("[" * 1500 + "]" * 1500, "Baseline row 1 nests JSON deeper than 64 levels.", id="nested"),
+        # Passed CreateEndpointConfig, then failed the deployment with "Internal error ... (OverflowError)".
+        pytest.param(
+            "[1,2]\n[3,1" + "0" * 400 + "]",
+            "Baseline row 2, column 2: an integer of 401 digits is not a finite number as a 64-bit float",
+            id="integer-past-float64",
+        ),
+        pytest.param("[" + "1" * 5000 + "]", "Baseline row 1 holds an integer of more than 4300 digits", id="long"),
+    ],
+)
+def test_a_jsonlines_baseline_no_model_can_read_is_refused_when_parsed(data, words):
+    with pytest.raises(ValidationException) as info:
+        parse_baseline(data, "application/jsonlines")
+    assert info.value.message.startswith(f"ShapBaseline cannot be parsed as application/jsonlines: {words}")
+
+
+def test_a_csv_baseline_number_with_thousands_of_leading_zeros_reaches_json_lines_as_its_value():
+    # Leading zeros count against Python's 4300-digit limit of int("..."): a finite cell once raised ValueError here.
+    row = parse_baseline("0" * 5000 + "1,-" + "0" * 5000 + "2,0").rows[0]
+    assert jsonlines_line(row, None) == "[1,-2,0]"
+    np.testing.assert_array_equal(parse_baseline("0" * 5000 + "1,2").matrix(), [[1, 2]])

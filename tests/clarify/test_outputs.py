@@ -148,6 +148,64 @@ def test_unparsable_values():
         scores("0.1\n0.2,0.8\n", "text/csv", 2)
 
 
+def test_an_integer_score_past_float64_is_a_model_error_naming_the_record():
+    # float(10**400) raised OverflowError: a 500. A score spelled 1e400 reads as inf, which the callers refuse.
+    big = "1" + "0" * 400
+    with pytest.raises(ModelError, match=r"^Record 2: the model's score holds an integer of 401 digits, which is not"):
+        extract_scores(split_outputs(f"0.5\n{big}\n", "text/csv", 2), DEFAULT)
+    with pytest.raises(ModelError, match=r"^Record 1: the model's score holds an integer of 401 digits"):
+        extract_scores(
+            split_outputs(f'{{"score":-{big}}}', "application/jsonlines", 1),
+            InferenceConfig(probability_attribute="score"),
+        )
+
+
+def test_an_integer_cell_too_long_for_python_reads_as_the_float_it_spells():
+    # int() of more than 4300 digits raised ValueError: a 500. As a float it is inf, like "1e5000", and callers refuse
+    # inf scores; leading zeros (which count against the limit) change nothing.
+    assert parse_cell("1" + "0" * 5000) == float("inf")
+    assert parse_cell("-" + "0" * 5000 + "7") == -7
+    assert extract_scores(split_outputs("1" + "0" * 5000, "text/csv", 1), DEFAULT).tolist() == [[float("inf")]]
+    # Inside a list cell it is neither JSON nor a Python literal Python will read: the cell stays text.
+    cell = "[" + "1" * 5000 + "]"
+    assert parse_cell(cell) == cell
+    with pytest.raises(
+        ModelError, match=r"^Line 1 of the model's JSON Lines output holds an integer of more than 4300"
+    ):
+        split_outputs("[" + "1" * 5000 + "]", "application/jsonlines", 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        pytest.param(
+            "[" * 5000 + "]" * 5000,
+            "application/jsonlines",
+            "Line 1 of the model's JSON Lines output nests JSON",
+            id="jsonlines-5000",
+        ),
+        pytest.param(
+            "[0.5]\n" + "[" * 65 + "]" * 65,
+            "application/jsonlines",
+            "Line 2 of the model's JSON Lines output nests JSON",
+            id="jsonlines-65",
+        ),
+        pytest.param("[" * 3000 + "]" * 3000, "text/csv", "A cell of the model's CSV output nests JSON", id="csv-3000"),
+        pytest.param(
+            "0.5,'a'\n0.5," + "[" * 65 + "'a'" + "]" * 65,
+            "text/csv",
+            "A cell of the model's CSV output nests lists",
+            id="csv-python-list-65",
+        ),
+    ],
+)
+def test_output_nested_too_deep_is_a_model_error(body, content_type, message):
+    # 5000 and 3000 levels made json.loads raise RecursionError: a 500.
+    with pytest.raises(ModelError) as info:
+        split_outputs(body, content_type, body.count("\n") + 1)
+    assert info.value.message == f"{message} deeper than 64 levels."
+
+
 def test_unsupported_output_content_type():
     with pytest.raises(ModelError, match="content type 'application/x-protobuf'"):
         split_outputs(b"\x00", "application/x-protobuf", 1)

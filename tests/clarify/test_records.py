@@ -99,6 +99,20 @@ def test_jsonlines_does_not_split_on_unicode_line_separators():
     assert parse_records('["a\u2028b",1]'.encode(), "application/jsonlines") == [("a\u2028b", 1)]
 
 
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_a_record_nested_too_deep_is_named(depth):
+    # 100 000 levels made json.loads raise RecursionError (a 500); 65 parse, but are held to the control plane's 64.
+    body = "[1]\n" + "[" * depth + "]" * depth
+    with pytest.raises(ValidationError, match=r"^Record 2 nests JSON deeper than 64 levels\.$"):
+        parse_records(body, "application/jsonlines")
+    assert len(parse_records("[" * 64 + "]" * 64, "application/jsonlines")) == 1
+
+
+def test_a_record_with_an_integer_too_long_to_read_is_named():
+    with pytest.raises(ValidationError, match=r"^Record 1 holds an integer of more than 4300 digits"):
+        parse_records("[" + "7" * 5000 + "]", "application/jsonlines")
+
+
 # --- numbers --------------------------------------------------------------------------------------------------------
 
 
@@ -111,6 +125,19 @@ def test_float_matrix():
 def test_float_matrix_names_record_and_column(bad):
     with pytest.raises(ValidationError, match=r"Record 2, column 3: .* is not a number"):
         to_float_matrix([(1, 2, 3), (1, 2, bad)])
+
+
+@pytest.mark.parametrize("sign", ["", "-"])
+def test_an_integer_past_float64_is_not_a_finite_number_named_by_record_and_column(sign):
+    # float(10**400) raises OverflowError (JSON's 1e400 and the text "1e400" read as inf instead).
+    records = parse_records(f"[1,2,3]\n[4,{sign}1{'0' * 400},6]", "application/jsonlines")
+    with pytest.raises(ValidationError) as info:
+        to_float_matrix(records)
+    assert info.value.message == (
+        "Record 2, column 2: an integer of 401 digits is not a finite number as a 64-bit float, whose range ends "
+        "near ±1.8e308."
+    )
+    assert to_float_matrix([(10**308,)])[0, 0] == 1e308
 
 
 # --- serialisation --------------------------------------------------------------------------------------------------

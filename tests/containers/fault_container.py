@@ -13,7 +13,10 @@ container request it makes, baseline and synthetic batches included):
 - ``fault=500``: answer HTTP 500 with a short message;
 - ``fault=garbage``: answer 200 with bytes that are no scores at all;
 - ``fault=fewrows``: answer 200 with one row fewer than records received;
-- ``fault=slow``: answer correctly after ``seconds=S`` (default 10) seconds.
+- ``fault=slow``: answer correctly after ``seconds=S`` (default 10) seconds;
+- ``fault=bigint``: answer 200 with an integer of ``digits=N`` (default 400) digits for every score, past any float;
+- ``fault=deep``: answer 200 with every output nested ``depth=N`` (default 5000) lists deep (a CSV cell or a JSON
+  Lines line).
 
 ``--fault MODE`` (``hang``, ``500``, ``fewrows`` or ``garbage``) applies a fault to every request (``/ping``
 included for ``hang``/``500``), as a container that is broken from the start.
@@ -88,11 +91,19 @@ def make_handler(default_fault: str | None):
             scores = [score(r) for r in rows]
             if fault == "fewrows":
                 scores = scores[:-1]
-            if (self.headers.get("Accept") or "").startswith("application/jsonlines"):
-                out = "".join(json.dumps({"score": p}) + "\n" for p in scores)
-                self._send(200, out.encode(), "application/jsonlines")
+            jsonlines = (self.headers.get("Accept") or "").startswith("application/jsonlines")
+            if fault == "bigint":
+                number = "1" + "0" * (int(asked.get("digits", "400")) - 1)
+                lines = [f'{{"score": {number}}}' if jsonlines else number for _ in scores]
+            elif fault == "deep":
+                depth = int(asked.get("depth", "5000"))
+                lines = ["[" * depth + "]" * depth for _ in scores]
+            elif jsonlines:
+                lines = [json.dumps({"score": p}) for p in scores]
             else:
-                self._send(200, "".join(f"{p!r}\n" for p in scores).encode(), "text/csv")
+                lines = [repr(p) for p in scores]
+            out = "".join(line + "\n" for line in lines)
+            self._send(200, out.encode(), "application/jsonlines" if jsonlines else "text/csv")
 
     return Handler
 

@@ -154,6 +154,41 @@ def test_clarify_semantic_checks_name_the_member(sagemaker, model, edit, member)
     assert f"'explainerConfig.clarifyExplainerConfig.{member}' failed to satisfy constraint: " in error["Message"]
 
 
+@pytest.mark.parametrize(
+    ("baseline", "words"),
+    [
+        # CreateEndpointConfig answered 500 (RecursionError).
+        pytest.param("[" * 1500 + "]" * 1500, "Baseline row 1 nests JSON deeper than 64 levels", id="nested-1500-deep"),
+        # Accepted, then every deployment failed with "Internal error while deploying the endpoint (OverflowError)".
+        pytest.param(
+            f"[0.1,0.2,0.3,0.4]\n[0.1,1{'0' * 400},0.3,0.4]",
+            "Baseline row 2, column 2: an integer of 401 digits is not a finite number as a 64-bit float",
+            id="integer-past-float64",
+        ),
+    ],
+)
+def test_a_jsonlines_baseline_no_model_can_read_is_refused_naming_the_problem(sagemaker, model, baseline, words):
+    config = copy.deepcopy(EXPLAINER)
+    config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"] = {
+        "MimeType": "application/jsonlines",
+        "ShapBaseline": baseline,
+    }
+    name = unique("cfg")
+    error = client_error(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=name,
+        ProductionVariants=[variant(model)],
+        ExplainerConfig=config,
+    )
+    assert error["Code"] == "ValidationException"
+    assert (
+        "'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig.shapBaseline' failed to satisfy "
+        "constraint: Member must be valid baseline data (ShapBaseline cannot be parsed as application/jsonlines: "
+        f"{words}"
+    ) in error["Message"], error["Message"]
+    assert client_error(sagemaker.describe_endpoint_config, EndpointConfigName=name)["Code"] == "ValidationException"
+
+
 def test_clarify_checks_print_lists_as_aws_does(sagemaker, model):
     config = copy.deepcopy(EXPLAINER)
     config["ClarifyExplainerConfig"]["InferenceConfig"]["FeatureTypes"] = ["numerical", "categorical"] * 2

@@ -145,6 +145,19 @@ def test_an_invalid_header_expression_is_a_validation_error(sagemaker_runtime, x
         ("0.1,abc,0.3,0.4,0.5\n", "text/csv", "Record 1, column 2"),
         ('{"a": 1}\n', "application/json", "not supported for explanations"),
         ("[1,2,3,4,5]\n{oops\n", "application/jsonlines", "Record 2 is not valid JSON"),
+        # These two were a 500 (OverflowError, RecursionError) with a traceback in the log.
+        pytest.param(
+            f"[0.1,0.2,0.3,0.4,0.5]\n[1{'0' * 400},2,3,4,5]\n",
+            "application/jsonlines",
+            "Record 2, column 1: an integer of 401 digits is not a finite number as a 64-bit float",
+            id="integer-past-float64",
+        ),
+        pytest.param(
+            "[" * 100_000 + "]" * 100_000,
+            "application/jsonlines",
+            "Record 1 nests JSON deeper than 64 levels.",
+            id="nested-100000-deep",
+        ),
     ],
 )
 def test_bad_input_is_a_validation_error(sagemaker_runtime, xgb_endpoint, body, content_type, words):
@@ -305,6 +318,31 @@ def test_wrong_number_of_output_rows_is_model_error(sagemaker_runtime, remote_en
 # -- pass-through ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("image", [XGB, "openclarify/sklearn"])  # numbers only, and numbers or text (accepts_text)
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (
+            f"[0.1,0.2,0.3,0.4,0.5]\n[0.1,-1{'0' * 400},0.3,0.4,0.5]\n",
+            "Record 2, column 2: an integer of 401 digits is not a finite number as a 64-bit float",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "Record 1 nests JSON too deeply to be read."),
+    ],
+    ids=["integer-past-float64", "nested-100000-deep"],
+)
+def test_a_builtin_model_without_explainer_answers_unreadable_json_lines_as_its_container_would(
+    sagemaker, sagemaker_runtime, trained, image, body, words
+):
+    """A 400 from the model (ModelError, 424), as for any body it cannot read; it was a 500 (OverflowError,
+    RecursionError)."""
+    name = deploy(sagemaker, {"Image": image, "ModelDataUrl": str(trained[image].path)})
+    error = error_of(
+        sagemaker_runtime.invoke_endpoint, EndpointName=name, Body=body, ContentType="application/jsonlines"
+    )
+    assert (error["Code"], error["status"], error["response"]["OriginalStatusCode"]) == ("ModelError", 424, 400)
+    assert words in error["response"]["OriginalMessage"]
+
+
 def test_endpoint_without_explainer_passes_the_model_answer_through(
     sagemaker, sagemaker_runtime, container, trained, records
 ):
@@ -407,6 +445,20 @@ def test_baseline_the_model_cannot_score_fails_the_endpoint(sagemaker, trained):
     name = deploy(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, shap_config("1,2,3"), wait=False)
     reason = failure_reason(sagemaker, name)
     assert "cannot score the SHAP baseline" in reason and "expects 5 features" in reason
+
+
+def test_a_baseline_file_holding_an_integer_past_float64_fails_the_endpoint_with_its_reason(
+    sagemaker, trained, model_root
+):
+    # It failed with "Internal error while deploying the endpoint (OverflowError)".
+    path = model_root / "invoke" / "huge-baseline.jsonl"
+    path.write_text(f"[0.1,0.2,0.3,0.4,0.5]\n[0.1,0.2,1{'0' * 400},0.4,0.5]\n")
+    explainer = {
+        "ShapConfig": {"ShapBaselineConfig": {"ShapBaselineUri": str(path), "MimeType": "application/jsonlines"}}
+    }
+    name = deploy(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, explainer, wait=False)
+    reason = failure_reason(sagemaker, name)
+    assert "Baseline row 2, column 3: an integer of 401 digits is not a finite number" in reason, reason
 
 
 def test_baseline_uri_outside_the_model_roots_fails_the_endpoint(sagemaker, trained, tmp_path):

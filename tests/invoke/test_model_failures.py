@@ -1,14 +1,17 @@
 """An exception raised inside an in-process model's own code is the model's failure, answered as its framework
 container would (a 500 from the container, which SageMaker wraps as ModelError, HTTP 424), never the server's
-InternalFailure. Before, anything but a ValueError escaped the runtime and became a 500."""
+InternalFailure. Before, anything but a ValueError escaped the runtime and became a 500. Likewise an answer of a
+remote container that cannot be read (numbers past float64, nesting too deep to parse) is a ModelError."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
+from tests.faults.conftest import FaultContainer
 from tests.invoke.conftest import deploy, failure_reason, shap_config
 
 TEXTS = ["great product, love it", "awful, it broke", "very nice quality", "terrible fit, returned it"]
@@ -57,3 +60,73 @@ def test_a_model_failing_on_the_baseline_fails_the_deployment_with_its_words(sag
     name = deploy(sagemaker, container, shap_config("1,3"), wait=False)
     reason = failure_reason(sagemaker, name)
     assert "cannot score the SHAP baseline" in reason and "AttributeError" in reason, reason
+
+
+@pytest.fixture(scope="module")
+def unreadable_answers(sagemaker):
+    """An explained endpoint on tests/containers/fault_container.py, whose answers go wrong on request."""
+    container = FaultContainer().start()
+    explainer = {
+        "InferenceConfig": {"ProbabilityAttribute": "score"},  # its JSON Lines answers; CSV ones are read by column
+        **shap_config("0.1,0.2,0.3\n-0.5,0.4,0.0", Seed=1),
+    }
+    yield deploy(sagemaker, {"Image": container.url}, explainer)
+    container.stop()
+
+
+@pytest.mark.parametrize(
+    ("attributes", "accept", "message"),
+    [
+        pytest.param(
+            "fault=bigint",
+            "text/csv",
+            "Record 1: the model's score holds an integer of 400 digits, which is not a finite number as a 64-bit",
+            id="csv-integer-past-float64",
+        ),
+        pytest.param(
+            "fault=bigint",
+            "application/jsonlines",
+            "Record 1: the model's score holds an integer of 400 digits",
+            id="jsonlines-integer-past-float64",
+        ),
+        # More digits than Python's int() reads: the float it spells is inf, which is no score to explain.
+        pytest.param(
+            "fault=bigint;digits=5001",
+            "text/csv",
+            "The model returned NaN or infinite scores",
+            id="csv-integer-of-5001-digits",
+        ),
+        pytest.param(
+            "fault=deep",
+            "application/jsonlines",
+            "Line 1 of the model's JSON Lines output nests JSON deeper than 64 levels.",
+            id="jsonlines-5000-deep",
+        ),
+        pytest.param(
+            "fault=deep;depth=3000",
+            "text/csv",
+            "A cell of the model's CSV output nests JSON deeper than 64 levels.",
+            id="csv-cell-3000-deep",
+        ),
+    ],
+)
+def test_a_container_answer_that_cannot_be_read_is_a_model_error(
+    sagemaker_runtime, unreadable_answers, attributes, accept, message
+):
+    """Each was a 500 (OverflowError, ValueError from int(), RecursionError) with a traceback in the log."""
+    with pytest.raises(ClientError) as info:
+        sagemaker_runtime.invoke_endpoint(
+            EndpointName=unreadable_answers,
+            Body=b"1.0,2.0,3.0\n0.5,-1.0,0.25",
+            ContentType="text/csv",
+            Accept=accept,
+            CustomAttributes=attributes,
+        )
+    error = info.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ModelError", 424)
+    assert message in error["Error"]["Message"], error["Error"]["Message"]
+    # The endpoint keeps serving.
+    answer = sagemaker_runtime.invoke_endpoint(
+        EndpointName=unreadable_answers, Body=b"1.0,2.0,3.0", ContentType="text/csv", Accept=accept
+    )
+    assert len(json.loads(answer["Body"].read())["explanations"]["kernel_shap"]) == 1

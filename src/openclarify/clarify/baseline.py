@@ -19,6 +19,7 @@ from openclarify.clarify.records import (
     media_type,
     parse_csv,
     parse_jsonlines,
+    require_float_range,
     to_float_matrix,
 )
 from openclarify.errors import ValidationError, ValidationException
@@ -72,6 +73,8 @@ def parse_baseline(
             rows = [csv_numbers(row) for row in parse_csv(data, what="baseline row")]
         else:
             rows = parse_jsonlines(data, features_attribute, what="baseline row")
+            # No model scores a number past float64's range, so the config is refused now, not at each deployment.
+            require_float_range(rows, what="Baseline row")
     except ValidationError as exc:
         raise ValidationException(f"{source} cannot be parsed as {kind}: {_baseline_wording(exc.message)}") from exc
     width = len(rows[0])

@@ -15,6 +15,7 @@ import ast
 import csv
 import io
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,17 @@ import numpy as np
 
 from openclarify.clarify._jmespath import InvalidExpression, compile_expression
 from openclarify.clarify.config import InferenceConfig
-from openclarify.clarify.records import CSV, JSONLINES, is_number_text, media_type
+from openclarify.clarify.records import (
+    CSV,
+    JSONLINES,
+    MAX_DEPTH,
+    TooDeep,
+    is_number_text,
+    loads_shallow,
+    media_type,
+    number_value,
+    too_deep,
+)
 from openclarify.errors import ModelError
 
 # [INF] Containers label JSON Lines output in several ways; all are one JSON value per line. application/json is
@@ -116,19 +127,21 @@ def parse_cell(cell: str) -> Any:
     """
     stripped = cell.strip()
     if is_number_text(stripped):
-        number = float(stripped)
-        # Integers stay ints so labels such as 1 compare and echo as 1, not 1.0.
-        return int(stripped) if stripped.lstrip("+-").isdigit() else number
+        return number_value(stripped)
     if stripped.startswith("[") and stripped.endswith("]"):
         try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
+            return loads_shallow(stripped)
+        except TooDeep as exc:
+            raise _fail(f"A cell of the model's CSV output {exc}.") from None
+        except ValueError:  # not JSON, or an integer too long to read (which literal_eval refuses too)
             pass
         try:
             value = ast.literal_eval(stripped)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return cell
         if isinstance(value, list | tuple):
+            if too_deep(list(value), MAX_DEPTH):
+                raise _fail(f"A cell of the model's CSV output nests lists deeper than {MAX_DEPTH} levels.")
             return list(value)
     return cell
 
@@ -142,9 +155,16 @@ def _json_values(text: str) -> list[Any]:
         if not line.strip():
             raise _fail(f"The model's JSON Lines output has an empty line {number} between records.")
         try:
-            values.append(json.loads(line))
+            values.append(loads_shallow(line))
+        except TooDeep as exc:
+            raise _fail(f"Line {number} of the model's JSON Lines output {exc}.") from None
         except json.JSONDecodeError as exc:
             raise _fail(f"Line {number} of the model's JSON Lines output is not valid JSON: {exc.msg}.") from exc
+        except ValueError as exc:  # the only other error of json.loads: an integer too long to read
+            raise _fail(
+                f"Line {number} of the model's JSON Lines output holds an integer of more than "
+                f"{sys.get_int_max_str_digits()} digits, which cannot be read."
+            ) from exc
     return values
 
 
@@ -190,7 +210,14 @@ def score_vector(value: Any, record: int, hint: str = "") -> np.ndarray:
             raise _fail(
                 f"Record {record}: the model's score {_preview(value)} is not a number or list of numbers.{hint}"
             )
-        vector[i] = float(item)
+        try:
+            vector[i] = float(item)
+        except OverflowError:  # an int: float("1e999") is inf, which callers refuse, but float(10**400) raises
+            digits = len(str(abs(int(item))))  # read from text, so within the digits str() may write
+            raise _fail(
+                f"Record {record}: the model's score holds an integer of {digits} digits, which is not a finite "
+                f"number as a 64-bit float, whose range ends near ±1.8e308.{hint}"
+            ) from None
     return vector
 
 

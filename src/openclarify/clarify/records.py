@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +56,22 @@ class CsvNumber(str):
     """
 
     def json_value(self) -> int | float:
-        text = self.strip()
-        # Integers stay ints, so a 0 reaches the model as 0, not 0.0.
-        return int(text) if text.lstrip("+-").isdigit() else float(text)
+        return number_value(self)
+
+
+def number_value(text: str) -> int | float:
+    """The JSON value of a cell that spells a number (``is_number_text``): integers stay ints, so a 0 reaches a model
+    as 0 and a label 1 compares and echoes as 1, not 1.0; anything else is a float (``nan`` and ``inf`` included)."""
+    text = text.strip()
+    digits = text.lstrip("+-")
+    if not digits.isdigit():
+        return float(text)
+    try:
+        # Leading zeros count against Python's limit on the digits of an int read from text, and change nothing.
+        number = int(digits.lstrip("0") or "0")
+    except ValueError:  # more digits than Python reads: far past float64's range, so float() gives inf
+        return float(text)
+    return -number if text.startswith("-") else number
 
 
 def csv_numbers(row: Sequence[str]) -> Record:
@@ -147,10 +161,17 @@ def parse_jsonlines(body: bytes | str, features_attribute: str | None = None, wh
         if not line.strip():
             raise ValidationError(f"{what.capitalize()} {number} is an empty line; every line must hold one record.")
         try:
-            value = json.loads(line)
+            value = loads_shallow(line)
+        except TooDeep as exc:
+            raise ValidationError(f"{what.capitalize()} {number} {exc}.") from None
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 f"{what.capitalize()} {number} is not valid JSON: {exc.msg} (column {exc.colno})."
+            ) from exc
+        except ValueError as exc:  # the only other error of json.loads: an integer too long to read
+            raise ValidationError(
+                f"{what.capitalize()} {number} holds an integer of more than {sys.get_int_max_str_digits()} digits, "
+                "which cannot be read."
             ) from exc
         features = value if expression is None else expression.search(value)
         if not isinstance(features, list) or not features:
@@ -164,6 +185,49 @@ def parse_jsonlines(body: bytes | str, features_attribute: str | None = None, wh
             )
         records.append(tuple(features))
     return records
+
+
+MAX_DEPTH = 64
+"""Deepest JSON nesting a record, a baseline row or a line of a model's output may have, and a control-plane request
+body too (``wire.awsjson``): a feature list or a score is a few levels, and no SageMaker input shape comes near it."""
+
+
+class TooDeep(ValueError):
+    """JSON text nesting lists and objects deeper than its reader allows."""
+
+
+def loads_shallow(text: str | bytes, limit: int = MAX_DEPTH) -> Any:
+    """``json.loads`` of text from outside the server, raising TooDeep when it nests more than ``limit`` levels.
+
+    The C parser recurses, so deep enough text raises RecursionError; a value less deep than that but over ``limit``
+    would still be walked recursively later (JMESPath, ``json.dumps``, comparisons), on a deeper stack. Other errors
+    are ``json.loads``'s own: JSONDecodeError, and ValueError for an integer longer than Python reads
+    (``sys.get_int_max_str_digits()``).
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(f"nests JSON deeper than {limit} levels") from None
+    if too_deep(value, limit):
+        raise TooDeep(f"nests JSON deeper than {limit} levels")
+    return value
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` deep (iterative: safe on any depth)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def compile_features_attribute(features_attribute: str | None) -> Any:
@@ -219,8 +283,27 @@ def to_float_matrix(records: Sequence[Record], what: str = "Record") -> np.ndarr
                     f"{what} {i + 1}, column {j + 1}: {json.dumps(value)} is not a number; "
                     "this model needs numeric features."
                 )
-            matrix[i, j] = float(value)
+            matrix[i, j] = _float(value, what, i, j)
     return matrix
+
+
+def require_float_range(records: Sequence[Record], what: str = "Record") -> None:
+    """Check that every JSON integer among the features fits a float64; ValidationError as ``to_float_matrix``."""
+    for i, record in enumerate(records):
+        for j, value in enumerate(record):
+            if isinstance(value, int):
+                _float(value, what, i, j)
+
+
+def _float(value: int | float | str, what: str, i: int, j: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # only an int: float("1e999") and JSON's 1e999 are inf, but float(10**400) raises
+        digits = len(str(abs(int(value))))  # read from text, so within the digits str() may write
+        raise ValidationError(
+            f"{what} {i + 1}, column {j + 1}: an integer of {digits} digits is not a finite number as a 64-bit "
+            "float, whose range ends near ±1.8e308."
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------------------

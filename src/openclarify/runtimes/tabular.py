@@ -204,12 +204,12 @@ def _decode_numbers(text: str, content_type: str) -> np.ndarray:
             if content_type == CSV:
                 rows.append([float(cell) for cell in line.split(",")])
             else:
-                record = json.loads(line)
+                record = _json_record(line, i)
                 if isinstance(record, dict):
                     record = record.get("features")
                 if not isinstance(record, list):
                     raise ValueError
-                rows.append([float(v) for v in record])
+                rows.append([_json_number(v, i, j) for j, v in enumerate(record, start=1)])
         except (ValueError, TypeError) as exc:
             fmt = "comma-separated numbers" if content_type == CSV else 'a JSON array or {"features": [...]}'
             raise _client_error(400, f"Record {i} is not {fmt}.") from exc
@@ -229,14 +229,14 @@ def _decode_text_records(text: str, content_type: str) -> np.ndarray:
     else:
         for i, line in enumerate((line for line in text.split("\n") if line.strip()), start=1):
             try:
-                record = json.loads(line)
+                record = _json_record(line, i)
             except ValueError as exc:
                 raise _client_error(400, f"Record {i} is not valid JSON.") from exc
             if isinstance(record, dict):
                 record = record.get("features")
             if not isinstance(record, list) or not all(_is_cell(v) for v in record):
                 raise _client_error(400, f'Record {i} is not a JSON array or {{"features": [...]}} of numbers or text.')
-            rows.append([v if isinstance(v, str) else float(v) for v in record])
+            rows.append([v if isinstance(v, str) else _json_number(v, i, j) for j, v in enumerate(record, start=1)])
     if not rows:
         raise _client_error(400, "The request body holds no records.")
     if len({len(r) for r in rows}) != 1:
@@ -247,6 +247,27 @@ def _decode_text_records(text: str, content_type: str) -> np.ndarray:
     for i, row in enumerate(rows):
         table[i, :] = row
     return table
+
+
+def _json_record(line: str, i: int) -> object:
+    # Records are read flat here, so the parser's own depth limit is enough; the explainer, which walks them, holds
+    # them to clarify.records.MAX_DEPTH first.
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise _client_error(400, f"Record {i} nests JSON too deeply to be read.") from None
+
+
+def _json_number(value: float | str, i: int, j: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int: JSON's 1e999 reads as inf, but float(10**400) raises
+        digits = len(str(abs(int(value))))  # read from text, so within the digits str() may write
+        raise _client_error(
+            400,
+            f"Record {i}, column {j}: an integer of {digits} digits is not a finite number as a 64-bit float, whose "
+            "range ends near ±1.8e308.",
+        ) from None
 
 
 def _cell(value: str) -> object:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from openclarify.clarify.records import MAX_DEPTH, too_deep
 from openclarify.errors import SerializationError, ServiceError
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -43,10 +44,6 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-MAX_DEPTH = 64
-"""Deepest JSON nesting a request body may have; no SageMaker input shape comes near it."""
-
-
 def parse_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
@@ -66,23 +63,6 @@ def parse_body(body: bytes) -> dict[str, Any]:
 def _not_json(constant: str) -> Any:
     # Python reads NaN and Infinity, which JSON does not have: a body holding one is not JSON, whatever wrote it.
     raise ValueError(f"{constant} is not a JSON value")
-
-
-def too_deep(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists/objects more than ``limit`` deep (iterative: safe on any depth)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def ok(payload: dict[str, Any], request_id: str) -> Response:
