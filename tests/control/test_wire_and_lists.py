@@ -232,3 +232,94 @@ def test_an_edited_token_is_refused(sagemaker, listed_models):
         forged = base64.urlsafe_b64encode(json.dumps({**data, **edit}).encode()).decode()
         error = client_error(sagemaker.list_models, NameContains=prefix, SortBy="Name", NextToken=forged)
         assert error["Code"] == "ValidationException"
+
+
+def raw_call(server, operation: str, body: dict) -> dict:
+    """A control-plane call from a raw client, which may send what botocore never does: an explicit JSON null."""
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"SageMaker.{operation}"}
+    response = httpx.post(server.url + "/", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def nulls(value, at: str = "") -> list[str]:
+    """Where ``value`` holds a null, at any depth (botocore's parser drops them, so only raw JSON shows them)."""
+    if value is None:
+        return [at]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in nulls(item, f"{at}.{key}")]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in nulls(item, f"{at}[{i}]")]
+    return []
+
+
+def test_explicit_nulls_are_absent_members_that_describe_never_echoes(sagemaker, server, model_files):
+    model, config, endpoint = unique("null-model"), unique("null-config"), unique("null-ep")
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    raw_call(
+        server,
+        "CreateModel",
+        {
+            "ModelName": model,
+            "PrimaryContainer": {**container, "Environment": None, "ContainerHostname": None},
+            "ExecutionRoleArn": None,
+            "VpcConfig": None,
+        },
+    )
+    explainer = {
+        "ClarifyExplainerConfig": {
+            "EnableExplanations": None,
+            "InferenceConfig": {"MaxPayloadInMB": None, "FeatureHeaders": None},
+            "ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "1,2,3,4", "MimeType": None}, "Seed": None},
+        }
+    }
+    pv = {"VariantName": "AllTraffic", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    raw_call(
+        server,
+        "CreateEndpointConfig",
+        {
+            "EndpointConfigName": config,
+            "ProductionVariants": [{**pv, "ContainerStartupHealthCheckTimeoutInSeconds": None, "RoutingConfig": None}],
+            "ExplainerConfig": explainer,
+            "DataCaptureConfig": None,
+            "KmsKeyId": None,
+        },
+    )
+    as_submitted = {
+        "ClarifyExplainerConfig": {
+            "InferenceConfig": {},
+            "ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "1,2,3,4"}},
+        }
+    }
+
+    described = raw_call(server, "DescribeModel", {"ModelName": model})
+    assert nulls(described) == []
+    assert described["PrimaryContainer"] == container
+    assert "ExecutionRoleArn" not in described and "VpcConfig" not in described
+
+    described = raw_call(server, "DescribeEndpointConfig", {"EndpointConfigName": config})
+    assert nulls(described) == []
+    assert described["ProductionVariants"] == [pv]
+    assert described["ExplainerConfig"] == as_submitted
+    assert "DataCaptureConfig" not in described and "KmsKeyId" not in described
+
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig=FAST_WAIT)
+    described = raw_call(server, "DescribeEndpoint", {"EndpointName": endpoint})
+    assert nulls(described) == []
+    assert described["ExplainerConfig"] == as_submitted
+
+
+def test_a_null_weight_or_instance_count_is_the_default(sagemaker, server, model_files):
+    model, config, endpoint = unique("null-model"), unique("null-config"), unique("null-ep")
+    container = {"Image": "openclarify/onnx", "ModelDataUrl": str(model_files["openclarify/onnx"])}
+    sagemaker.create_model(ModelName=model, PrimaryContainer=container)
+    pv = {"VariantName": "AllTraffic", "ModelName": model, "InitialVariantWeight": None, "InitialInstanceCount": None}
+    raw_call(server, "CreateEndpointConfig", {"EndpointConfigName": config, "ProductionVariants": [pv]})
+    assert sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"] == [
+        {"VariantName": "AllTraffic", "ModelName": model}
+    ]
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig=FAST_WAIT)
+    summary = sagemaker.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert (summary["CurrentWeight"], summary["CurrentInstanceCount"]) == (1.0, 1)

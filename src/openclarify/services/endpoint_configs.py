@@ -14,7 +14,7 @@ from typing import Any
 from openclarify.clarify.config import validate_explainer_config
 from openclarify.errors import ValidationException
 from openclarify.services.arns import ArnFactory
-from openclarify.services.models import ModelService
+from openclarify.services.models import ModelService, without_nulls
 from openclarify.services.pagination import Page, paginate
 from openclarify.store import AlreadyExists, EndpointConfigRow, NotFound, Store
 
@@ -33,6 +33,7 @@ class EndpointConfigService:
         return ValidationException(f'Cannot create already existing endpoint configuration "{arn}".')
 
     def create(self, params: Mapping[str, Any]) -> EndpointConfigRow:
+        params = without_nulls(params)
         name = params["EndpointConfigName"]
         if self.exists(name):
             raise self._duplicate(name)

@@ -23,6 +23,17 @@ from openclarify.services.pagination import Page, paginate
 from openclarify.store import AlreadyExists, ModelRow, NotFound, Store
 
 
+def without_nulls(value: Any) -> Any:
+    """``value`` without its null members, at any depth. A raw client's explicit null is an absent member (the shapes
+    skip it), and SageMaker describes no absent member: a stored null would be echoed by Describe*, and read as a
+    value where the services default an absent one (``float(v.get("InitialVariantWeight", 1.0))``)."""
+    if isinstance(value, Mapping):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 def model_container(request: Mapping[str, Any]) -> dict[str, Any]:
     """The one container a model runs (PrimaryContainer, or the single entry of Containers)."""
     if request.get("PrimaryContainer"):
@@ -46,6 +57,7 @@ class ModelService:
         return ValidationException(f'Cannot create already existing model "{self._arns.model(name)}".')
 
     async def create(self, params: Mapping[str, Any]) -> ModelRow:
+        params = without_nulls(params)
         name = params["ModelName"]
         primary, containers = params.get("PrimaryContainer"), params.get("Containers")
         if primary and containers:
