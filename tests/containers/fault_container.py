@@ -16,7 +16,10 @@ container request it makes, baseline and synthetic batches included):
 - ``fault=slow``: answer correctly after ``seconds=S`` (default 10) seconds;
 - ``fault=bigint``: answer 200 with an integer of ``digits=N`` (default 400) digits for every score, past any float;
 - ``fault=deep``: answer 200 with every output nested ``depth=N`` (default 5000) lists deep (a CSV cell or a JSON
-  Lines line).
+  Lines line);
+- ``fault=drip``: answer 200 promising a megabyte, then send one byte every ``interval=S`` (default 0.2) seconds,
+  for at most 120 s;
+- ``fault=huge``: answer 200 with ``mb=N`` (default 70) MiB of score lines, streamed a MiB at a time.
 
 ``--fault MODE`` (``hang``, ``500``, ``fewrows`` or ``garbage``) applies a fault to every request (``/ping``
 included for ``hang``/``500``), as a container that is broken from the start.
@@ -82,6 +85,12 @@ def make_handler(default_fault: str | None):
                 return
             if fault == "slow":
                 time.sleep(float(asked.get("seconds", "10")))
+            if fault == "drip":
+                self._drip(float(asked.get("interval", "0.2")))
+                return
+            if fault == "huge":
+                self._huge(int(asked.get("mb", "70")))
+                return
             content_type = self.headers.get("Content-Type", "text/csv")
             try:
                 rows = rows_of(body, content_type)
@@ -104,6 +113,34 @@ def make_handler(default_fault: str | None):
                 lines = [repr(p) for p in scores]
             out = "".join(line + "\n" for line in lines)
             self._send(200, out.encode(), "application/jsonlines" if jsonlines else "text/csv")
+
+        def _drip(self, interval: float) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(1024 * 1024))
+            self.end_headers()
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < HANG_LIMIT_SECONDS:
+                    self.wfile.write(b"1")
+                    self.wfile.flush()
+                    time.sleep(interval)
+            except OSError:  # the server closed the connection: what it should do
+                pass
+            self.close_connection = True
+
+        def _huge(self, mebibytes: int) -> None:
+            line = b"0.5\n" * (1024 * 1024 // 4)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(line) * mebibytes))
+            self.end_headers()
+            try:
+                for _ in range(mebibytes):
+                    self.wfile.write(line)
+            except OSError:
+                pass
+            self.close_connection = True
 
     return Handler
 

@@ -27,6 +27,10 @@ _CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 # Requests given up on (``invoke``) that may still hold a connection, beyond InitialInstanceCount.
 _ABANDONED_REQUESTS = 32
 _PING_TIMEOUT = 2.0  # SageMaker's per-attempt /ping limit
+# The most a container's answer may hold. A request is at most 6 MiB and a batch of synthetic records at most
+# MaxPayloadInMB (25 at most); their answers, a few scores per record, are far smaller. Past this the answer is not
+# read on, so a container that streams without end cannot fill the server's memory.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 class HttpContainerRuntime(Runtime):
@@ -112,22 +116,47 @@ class HttpContainerRuntime(Runtime):
             # time out) on its own. Cancelling it inside the connection pool can lose the pool a connection for good
             # (encode/httpcore issue 1093, open in 1.0.9): with the pool capped at InitialInstanceCount, one timed-out
             # invocation under load left an endpoint unable to reach its container until the server restarted.
-            request = asyncio.ensure_future(
-                self._async.post(self._base + "/invocations", content=body, headers=headers)
-            )
+            request = asyncio.ensure_future(self._post(body, headers))
             self._requests.add(request)
             request.add_done_callback(self._settled)
             try:
-                response = await asyncio.shield(request)
+                status, answer_headers, content = await asyncio.shield(request)
             except httpx.HTTPError as exc:
                 raise _unreachable(exc, self._base) from exc
-        if response.status_code >= 300:
-            raise _container_error(response.status_code, response.text)
+        if status >= 300:
+            raise _container_error(status, content.decode(errors="replace"))
         return InvokeResult(
-            body=response.content,
-            content_type=response.headers.get("content-type", "application/octet-stream"),
-            custom_attributes=response.headers.get(_CUSTOM_ATTRIBUTES),
+            body=content,
+            content_type=answer_headers.get("content-type", "application/octet-stream"),
+            custom_attributes=answer_headers.get(_CUSTOM_ATTRIBUTES),
         )
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
+        """One POST /invocations, read within the request timeout in all and ``MAX_ANSWER_BYTES``.
+
+        httpx's read timeout bounds each read, not the answer: a container that trickles a byte at a time kept its
+        connection for good, and once the requests given up on filled the pool, every invocation of the endpoint
+        timed out waiting for a connection. Leaving the stream closes the connection (never a cancellation inside the
+        pool, see ``invoke``), whatever the container does.
+        """
+        limit = time.monotonic() + self.spec.request_timeout_seconds
+        assert self._async is not None
+        async with self._async.stream("POST", self._base + "/invocations", content=body, headers=headers) as response:
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise ModelError(
+                        f"The model container at {self._base} answered more than {MAX_ANSWER_BYTES // (1024 * 1024)} "
+                        "MiB; its answer was not read on."
+                    )
+                if time.monotonic() > limit:
+                    raise ModelError(
+                        f"The model container at {self._base} did not finish its answer within "
+                        f"{self.spec.request_timeout_seconds:g} seconds."
+                    )
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
 
     def _settled(self, request: asyncio.Future) -> None:
         """Lets a request go once it has settled, reading its outcome so that one nobody waits for any more raises
@@ -160,6 +189,11 @@ def _container_error(status: int, text: str) -> ModelError:
 
 
 def _unreachable(exc: httpx.HTTPError, base: str) -> ModelError:
+    if isinstance(exc, httpx.PoolTimeout):  # the request never reached the container: say so, not that it was slow
+        return ModelError(
+            f"No connection to the model container at {base} was free in time: it is still answering earlier "
+            "requests (InitialInstanceCount bounds how many run at once)."
+        )
     if isinstance(exc, httpx.TimeoutException):
         return ModelError("Your invocation timed out while waiting for a response from container primary.")
     if isinstance(exc, httpx.ConnectError):
