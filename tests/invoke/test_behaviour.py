@@ -195,6 +195,19 @@ def test_nan_or_infinity_in_a_record_to_explain_is_a_validation_error(
     assert error["Message"].startswith(f"{where} is not a finite number; a record to explain needs finite features")
 
 
+def test_a_value_past_single_precision_is_a_validation_error_for_a_model_computing_in_it(
+    sagemaker_runtime, xgb_endpoint
+):
+    # XGBoost computes in float32: 1e39 would reach it as infinity. It was a 424 telling the client to "use float64",
+    # a dtype the client does not choose.
+    body = f"{FINITE}\n0.1,0.2,1e39,0.4,0.5\n"
+    error = error_of(sagemaker_runtime.invoke_endpoint, EndpointName=xgb_endpoint, Body=body, ContentType="text/csv")
+    assert (error["Code"], error["status"]) == ("ValidationError", 400)
+    assert error["Message"].startswith(
+        'Record 2, column 3: "1e39" is not a finite number in the single precision this model computes in'
+    )
+
+
 @pytest.mark.parametrize("content_type", ["text/csv", "application/jsonlines"])
 def test_nan_in_a_record_left_unexplained_is_predicted_as_missing(
     sagemaker_runtime, xgb_endpoint, trained, content_type

@@ -324,7 +324,7 @@ def run_explained(
     label_headers = extract_label_headers(outputs, inference)
     selected = [i for i, chosen in enumerate(decisions) if chosen]
     if matrix is not None:
-        _require_finite(records, matrix, selected)
+        _require_finite(records, matrix, selected, getattr(runtime, "input_dtype", None))
     scores = extract_scores(
         ModelOutputs(records=tuple(outputs.records[i] for i in selected), csv=outputs.csv), inference
     )
@@ -400,19 +400,30 @@ def run_explained(
     return answer(explanations, label_headers)
 
 
-def _require_finite(records: Sequence[Record], matrix: np.ndarray, selected: Sequence[int]) -> None:
+def _require_finite(
+    records: Sequence[Record], matrix: np.ndarray, selected: Sequence[int], model_dtype: type | None = None
+) -> None:
     """NaN and infinity are the client's values, not the model's: a numeric model reads them as missing, so a record
     holding one is predicted, and may go unexplained. The engine explains finite features only, so a record selected
-    for explanation with one is a bad request (ValidationError naming it) rather than a ModelError."""
+    for explanation with one is a bad request (ValidationError naming it) rather than a ModelError. A model that
+    computes in single precision (``model_dtype`` float32) reads a value past its range (±3.4e38) as infinite, so
+    such a value is named the same way."""
+    single = model_dtype is np.float32
     for i in selected:
-        bad = np.flatnonzero(~np.isfinite(matrix[i]))
+        row = matrix[i]
+        bad = np.flatnonzero(~(np.abs(row) <= _FLOAT32_MAX) if single else ~np.isfinite(row))
         if bad.size:
             j = int(bad[0])
+            past = single and bool(np.isfinite(row[j]))
             raise ValidationError(
-                f"Record {i + 1}, column {j + 1}: {json.dumps(records[i][j])} is not a finite number; a record to "
-                "explain needs finite features (NaN and infinity are accepted only in records that EnableExplanations "
-                "leaves unexplained)."
+                f"Record {i + 1}, column {j + 1}: {json.dumps(records[i][j])} is not a finite number"
+                + (" in the single precision this model computes in (at most ±3.4e38)" if past else "")
+                + "; a record to explain needs finite features (NaN and infinity are accepted only in records that "
+                "EnableExplanations leaves unexplained)."
             )
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def engine_seed(seed: int | None) -> int | None:
