@@ -538,3 +538,19 @@ def test_the_deadline_gives_a_clear_error_not_a_hung_connection(deadline_server,
     assert error["Code"] == "ModelError" and time.monotonic() - started < 3.0
     # The server is still answering.
     assert runtime.invoke_endpoint(EndpointName=plain, Body=b"1,2,3,4,5", ContentType="text/csv")["Body"].read()
+
+
+def test_an_over_long_header_is_refused_in_aws_words(sagemaker_runtime, xgb_endpoint):
+    expression = "`true`" + " " * 59  # 65 characters; EnableExplanations takes at most 64
+    error = error_of(
+        sagemaker_runtime.invoke_endpoint,
+        EndpointName=xgb_endpoint,
+        Body=b"0.1,0.2,0.3,0.4,0.5",
+        ContentType="text/csv",
+        EnableExplanations=expression,
+    )
+    assert (error["Code"], error["status"]) == ("ValidationError", 400)
+    assert error["Message"] == (
+        f"1 validation error detected: Value '{expression}' at 'enableExplanations' failed to satisfy constraint: "
+        "Member must have length less than or equal to 64"
+    )

@@ -206,3 +206,17 @@ def test_custom_attributes_reach_the_model_and_come_back(sagemaker, sagemaker_ru
     )
     assert response["CustomAttributes"] == "trace=abc"
     assert {b["custom_attributes"] for b in container.batches()} == {"trace=abc"}
+
+
+def test_no_accept_from_the_client_means_none_to_the_container(
+    sagemaker, sagemaker_runtime, container, records, baseline
+):
+    # The container gets what the client sent (spec §3.1): no Accept, not the HTTP library's */*.
+    name = deploy(sagemaker, {"Image": container.url}, shap_config(baseline, NumberOfSamples=12, Seed=2))
+    container.mark()
+    body = read(
+        sagemaker_runtime.invoke_endpoint(EndpointName=name, Body=csv_body(records[:1]), ContentType="text/csv")
+    )
+    assert len(body["explanations"]["kernel_shap"][0]) == 5
+    batches = container.batches()
+    assert len(batches) >= 2 and {b["accept"] for b in batches} == {None}

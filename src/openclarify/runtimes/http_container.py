@@ -102,6 +102,8 @@ class HttpContainerRuntime(Runtime):
     ) -> InvokeResult:
         if self._async is None:
             self._async = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
+            # httpx sends Accept: */* unless told otherwise; the container gets the client's Accept, or none.
+            del self._async.headers["accept"]
             self._async_gate = asyncio.Semaphore(self.spec.max_concurrency)
         assert self._async_gate is not None
         headers = {}

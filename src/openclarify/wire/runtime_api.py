@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError
+from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError, java_str
 from openclarify.services.invocations import InvocationService, InvokeRequest
 from openclarify.wire import awsjson
 
@@ -61,9 +61,10 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
                 if value is None:
                     continue
                 if len(value) > limit:
+                    # In AWS's words: the value quoted, at the member's lowerCamelCase name.
                     raise ValidationError(
-                        f"1 validation error detected: Value at '{header}' failed to satisfy constraint: Member must "
-                        f"have length less than or equal to {limit}"
+                        f"1 validation error detected: Value '{java_str(value)}' at '{_camel(member)}' failed to "
+                        f"satisfy constraint: Member must have length less than or equal to {limit}"
                     )
                 members[member] = value
             invoke = InvokeRequest(endpoint_name=request.path_params["EndpointName"], body=body, **members)
@@ -86,6 +87,11 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
         return Response(answer.body, 200, headers, background=_after(answer.after))
 
     return endpoint
+
+
+def _camel(member: str) -> str:
+    first, *rest = member.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def _after(work: Callable[[], None] | None) -> BackgroundTask | None:
