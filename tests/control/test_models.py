@@ -160,3 +160,19 @@ def test_patterns_are_matched_as_aws_matches_them_in_javas_dialect(sagemaker):
     assert "'executionRoleArn' failed to satisfy constraint: Member must satisfy regular expression" in error["Message"]
     environment = {"NOTE": "two\nlines"}  # EnvironmentValue is [\S\s]*: any character, line breaks included
     sagemaker.create_model(ModelName=unique("env"), PrimaryContainer={**remote, "Environment": environment})
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"Image": "http://[x"},
+        {"Image": "http://[x/", "ModelDataUrl": "/models/m.json"},
+        {"Image": "openclarify/xgboost", "ModelDataUrl": "s3://[bucket/x"},
+        {"Image": "openclarify/xgboost", "ModelDataUrl": "file://[x/m.json"},
+    ],
+)
+def test_a_url_python_cannot_parse_is_a_validation_error_not_a_crash(sagemaker, container):
+    # urllib raises ValueError on an unclosed IPv6 bracket, which the shapes' patterns let through.
+    error = client_error(sagemaker.create_model, ModelName=unique("url"), PrimaryContainer=container)
+    assert error["Code"] == "ValidationException", error
+    assert "not a valid" in error["Message"] or "not supported" in error["Message"], error

@@ -482,6 +482,13 @@ def test_baseline_uri_outside_the_model_roots_fails_the_endpoint(sagemaker, trai
     assert "outside the model roots" in failure_reason(sagemaker, name)
 
 
+def test_a_baseline_uri_python_cannot_parse_fails_the_endpoint_naming_it(sagemaker, trained):
+    explainer = {"ShapConfig": {"ShapBaselineConfig": {"ShapBaselineUri": "s3://[bucket/b.csv"}}}
+    name = deploy(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, explainer, wait=False)
+    reason = failure_reason(sagemaker, name)
+    assert reason.startswith("ShapBaselineUri 's3://[bucket/b.csv' is not a valid URL"), reason
+
+
 def test_https_baseline_needs_the_operator_flag(sagemaker, trained):
     explainer = {"ShapConfig": {"ShapBaselineConfig": {"ShapBaselineUri": "https://example.invalid/b.csv"}}}
     name = deploy(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, explainer, wait=False)

@@ -97,3 +97,24 @@ def test_cost_fit_and_estimate():
     assert estimate.seconds == pytest.approx(0.011 + 11 * 0.01 + 1022 * 0.001)
     fit = budget.samples_within(10, 1, 0.5)
     assert budget.estimate(10, 1, fit).seconds <= 0.5 < budget.estimate(10, 1, fit + 1).seconds
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "fields"),
+    [
+        ("1" + "0" * 400 + ",0.5", CSV, {"ProbabilityIndex": 1}),  # beside a probability: read as a label
+        (
+            '{"label":1' + "0" * 400 + ',"score":0.5}',
+            JSONL,
+            {"ProbabilityAttribute": "score", "LabelAttribute": "label"},
+        ),
+        ("1" + "0" * 400, CSV, None),  # alone: no score at all
+    ],
+)
+def test_an_integer_past_a_double_in_an_answer_is_no_number_not_a_crash(body, content_type, fields):
+    # It raised OverflowError (float() and math.isfinite of a 400-digit int): a 500 from POST /-/precheck.
+    if fields is None:
+        with pytest.raises(LayoutError, match="no score"):
+            detect_layout(split_outputs(body, content_type, 1))
+        return
+    assert detect_layout(split_outputs(body, content_type, 1)).fields == fields

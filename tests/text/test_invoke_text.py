@@ -219,6 +219,13 @@ def test_json_lines_mixed_record(sagemaker, sagemaker_runtime, text_models):
     details = body["openclarify"]["kernel_shap"][0]
     assert total == pytest.approx(details["f_x"][0] - details["expected_value"][0], abs=1e-12)
     assert details["f_x"][0] == pytest.approx(float(text_models["mixed"].predict([(text, 5)])[0]), abs=1e-12)
+    # A numerical cell past a double's range is the client's bad cell (it was a 500: OverflowError).
+    huge = json.dumps({"features": [text, 10**400]})
+    with pytest.raises(ClientError) as info:
+        invoke(sagemaker_runtime, name, huge, ContentType="application/jsonlines")
+    error = info.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert "column 2: an integer of 401 digits is not a finite number as a 64-bit float" in error["Message"]
 
 
 def test_feature_types_inferred_from_the_baseline(sagemaker, sagemaker_runtime, text_models):

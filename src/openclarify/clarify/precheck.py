@@ -94,7 +94,16 @@ def inference_config(fields: dict[str, Any]) -> InferenceConfig:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # An integer past a double's range is no score: float() of it raises, so it is read as any other non-number.
+    return isinstance(value, int | float) and not isinstance(value, bool) and (isinstance(value, float) or _fits(value))
+
+
+def _fits(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _is_integral(value: Any) -> bool:

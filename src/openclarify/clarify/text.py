@@ -317,4 +317,10 @@ def _number(value: Any, i: int, j: int) -> float:
         ok = not isinstance(value, str) or is_number_text(value)
     if not ok:
         raise ValidationError(f"Row {i + 1}, column {j + 1}: {value!r} is not a number, but the column is numerical.")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past a double's range: the client's value, not the server's failure
+        raise ValidationError(
+            f"Row {i + 1}, column {j + 1}: an integer of {len(str(abs(value)))} digits is not a finite number as a "
+            "64-bit float, but the column is numerical."
+        ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 from openclarify.runtimes.base import ModelLoadError, Runtime, RuntimeSpec
 
@@ -40,7 +40,7 @@ def build_spec(
         "request_timeout_seconds": request_timeout_seconds,
     }
     if is_remote(image):
-        parsed = urlparse(image)
+        parsed = parse_url(image, "Image")
         if not parsed.hostname:
             raise ModelLoadError("Image is not a valid http(s) URL of a model container.")
         return RuntimeSpec(url=image, **common)  # type: ignore[arg-type]
@@ -53,6 +53,15 @@ def build_spec(
     if not url:
         raise ModelLoadError(f"Image '{image}' needs a ModelDataUrl: a local path or file:// URI.")
     return RuntimeSpec(model_path=resolve_model_path(url, model_roots), **common)  # type: ignore[arg-type]
+
+
+def parse_url(url: str, member: str) -> ParseResult:
+    """``urlparse``, whose ValueError (an unclosed IPv6 bracket, which the shapes' patterns let through) is the
+    client's mistake: ModelLoadError naming the member."""
+    try:
+        return urlparse(url)
+    except ValueError as exc:
+        raise ModelLoadError(f"{member} {url!r} is not a valid URL: {exc}.") from None
 
 
 def resolve_within_roots(raw: str, model_roots: Sequence[Path]) -> tuple[Path, bool]:
@@ -70,7 +79,7 @@ def resolve_within_roots(raw: str, model_roots: Sequence[Path]) -> tuple[Path, b
 
 def resolve_model_path(url: str, model_roots: Sequence[Path]) -> Path:
     """A local path or file:// URI, symlinks resolved, that must lie inside one of ``model_roots``."""
-    parsed = urlparse(url)
+    parsed = parse_url(url, "ModelDataUrl")
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise ModelLoadError("ModelDataUrl file:// URIs must name a local path (file:///path/to/model).")

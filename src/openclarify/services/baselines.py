@@ -95,7 +95,10 @@ def read_baseline(config: ClarifyConfig, model_roots: tuple[Path, ...], allow_ht
 
 
 def fetch_uri(uri: str, model_roots: tuple[Path, ...], allow_https: bool) -> bytes:
-    parsed = urlparse(uri)
+    try:
+        parsed = urlparse(uri)
+    except ValueError as exc:  # an unclosed IPv6 bracket: the client's URI, not the server's failure
+        raise ValidationException(f"ShapBaselineUri {uri!r} is not a valid URL: {exc}.") from None
     scheme = parsed.scheme.lower()
     if scheme == "https":
         if not allow_https:

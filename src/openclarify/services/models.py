@@ -90,7 +90,10 @@ class ModelService:
 
     def _check_host(self, url: str) -> None:
         """A remote container's host must be loopback or one the operator allowed (``container_allowed_hosts``)."""
-        host = (urlparse(url).hostname or "").lower()
+        try:
+            host = (urlparse(url).hostname or "").lower()
+        except ValueError as exc:  # an unclosed IPv6 bracket: the client's URL, not the server's failure
+            raise ValidationException(f"Image {url!r} is not a valid URL: {exc}.") from None
         if "*" in self._hosts or host in self._hosts or host == "localhost" or _loopback(host):
             return
         raise ValidationException(
