@@ -186,7 +186,8 @@ def positive_class(proba: np.ndarray) -> np.ndarray:
 def decode_records(body: bytes, content_type: str, text: bool = False) -> np.ndarray:
     """Records as float64, or with ``text`` and a non-numeric cell, as an object array (see the module doc)."""
     try:
-        decoded = body.decode("utf-8")
+        # utf-8-sig drops the byte-order mark spreadsheet exports start with, as the explainer's parser does.
+        decoded = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _client_error(400, "The request body is not UTF-8 text.") from exc
     if text:
@@ -202,7 +203,9 @@ def _decode_numbers(text: str, content_type: str) -> np.ndarray:
     for i, line in enumerate(lines, start=1):
         try:
             if content_type == CSV:
-                rows.append([float(cell) for cell in line.split(",")])
+                # RFC 4180 quoting ("1","2") only where a quote is: the explainer's parser reads it, so must this.
+                cells = next(csv.reader([line])) if '"' in line else line.split(",")
+                rows.append([float(cell) for cell in cells])
             else:
                 record = _json_record(line, i)
                 if isinstance(record, dict):
@@ -210,7 +213,7 @@ def _decode_numbers(text: str, content_type: str) -> np.ndarray:
                 if not isinstance(record, list):
                     raise ValueError
                 rows.append([_json_number(v, i, j) for j, v in enumerate(record, start=1)])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, csv.Error) as exc:
             fmt = "comma-separated numbers" if content_type == CSV else 'a JSON array or {"features": [...]}'
             raise _client_error(400, f"Record {i} is not {fmt}.") from exc
     if len({len(r) for r in rows}) != 1:
