@@ -7,7 +7,6 @@ as they like.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
@@ -30,6 +29,7 @@ from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import precheck_api, runtime_api
 from openclarify.wire.auth import SigV4Middleware
 from openclarify.wire.body_limit import BodyLimitMiddleware
+from openclarify.wire.browser_guard import BrowserGuardMiddleware, is_loopback
 from openclarify.wire.router import build_routes
 from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
 from openclarify.wire.sigv4 import SigV4Verifier
@@ -128,6 +128,12 @@ def build_app(
     routes = build_routes(components.control_plane, validator, extra)
     middleware = [
         Middleware(wire_metrics.MetricsMiddleware, metrics=components.metrics),
+        Middleware(
+            BrowserGuardMiddleware,
+            open_server=components.verifier is None,
+            loopback_only=is_loopback(settings.host),
+            trusted_hosts=settings.trusted_hosts,
+        ),
         Middleware(BodyLimitMiddleware),
         Middleware(SigV4Middleware, verifier=components.verifier),
     ]
@@ -169,15 +175,6 @@ def web_routes(components: Components) -> Sequence[BaseRoute]:
         return []
     cp = components.control_plane
     return console_routes(cp)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class UnsafeBinding(Exception):

@@ -101,6 +101,11 @@ class Settings:
     """Hosts besides loopback that a model's ``Image`` URL may name (comma-separated; ``*`` allows any). Empty:
     loopback containers only, so CreateModel cannot make the server call an arbitrary address (e.g. a cloud
     metadata service) on a client's behalf."""
+    trusted_hosts: tuple[str, ...] = ()
+    """Host names besides loopback ones (``localhost``, ``127.x.x.x``, ``[::1]``) that requests may name while the
+    server runs without access keys on loopback (comma-separated): a name of this machine, or a reverse proxy's. Any
+    other Host is refused, since a website whose domain is made to resolve to 127.0.0.1 would otherwise reach the
+    server as its own origin (DNS rebinding)."""
     precheck_allowed_hosts: tuple[str, ...] = ()
     """Hosts besides loopback whose containers ``POST /-/precheck`` may call (comma-separated; ``*`` allows any).
     Empty keeps the pre-check from being used as a proxy into the network (docs/precheck.md)."""
@@ -197,7 +202,7 @@ def _convert(name: str, raw: str) -> object:
         return Path(raw).expanduser()
     if name == "model_roots":
         return tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
-    if name in {"precheck_allowed_hosts", "container_allowed_hosts"}:
+    if name in {"precheck_allowed_hosts", "container_allowed_hosts", "trusted_hosts"}:
         return tuple(h.strip() for h in raw.split(",") if h.strip())
     if name == "access_keys":
         return tuple(parse_access_keys(raw.split(",")).items())

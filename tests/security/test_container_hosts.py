@@ -34,7 +34,7 @@ def test_loopback_containers_are_accepted(sagemaker, image):
 def test_the_operator_can_allow_named_hosts(tmp_path):
     settings = Settings(data_dir=tmp_path, model_roots=(tmp_path,), container_allowed_hosts=("10.0.0.5",))
     headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.CreateModel"}
-    with TestClient(build_app(settings)) as client:
+    with TestClient(build_app(settings), base_url="http://127.0.0.1") as client:
         ok = client.post(
             "/", json={"ModelName": "a", "PrimaryContainer": {"Image": "http://10.0.0.5:8080"}}, headers=headers
         )

@@ -17,7 +17,7 @@ def test_refused_and_unknown_invocations_add_no_series_per_name(tmp_path):
     # Each made-up name used to add 84 series (a counter, the four stages' histograms, zero counters).
     settings = Settings(data_dir=tmp_path, model_roots=(tmp_path,), access_keys=(("AKIDEXAMPLE", "secret"),))
     app = build_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         for i in range(20):
             refused = client.post(
                 f"/endpoints/made-up-{i}/invocations", content=b"1", headers={"Content-Type": "text/csv"}
@@ -39,7 +39,7 @@ def test_refused_and_unknown_invocations_add_no_series_per_name(tmp_path):
 
 def test_an_unknown_endpoint_name_adds_no_series_either(tmp_path):
     settings = Settings(data_dir=tmp_path, model_roots=(tmp_path,))
-    with TestClient(build_app(settings)) as client:
+    with TestClient(build_app(settings), base_url="http://127.0.0.1") as client:
         answer = client.post("/endpoints/nope-123/invocations", content=b"1", headers={"Content-Type": "text/csv"})
         assert answer.status_code == 400
         text = client.get("/metrics").text

@@ -41,6 +41,8 @@ HELD_CONFIG_PREFIX = "web-held-config-"
 # A hostname Chromium resolves to the test server (--host-resolver-rules): plain http on a name that is not loopback
 # is not a secure context, so pages opened there have no navigator.clipboard, as over serve --insecure.
 INSECURE_HOST = "console.test"
+# A website whose name resolves to this machine, as a DNS rebinding attack makes it: never trusted.
+REBOUND_HOST = "rebound.test"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CANNED_PRECHECK = {
     "ok": False,
@@ -92,7 +94,10 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console
     data_dir = tmp_path_factory.mktemp("console")
     root = data_dir / "models"
     root.mkdir()
-    settings = Settings(host="127.0.0.1", port=free_port(), data_dir=data_dir, model_roots=(root,))
+    # The name the insecure-context tests browse under: a name of this machine the operator trusts.
+    settings = Settings(
+        host="127.0.0.1", port=free_port(), data_dir=data_dir, model_roots=(root,), trusted_hosts=(INSECURE_HOST,)
+    )
     app = build_app(settings, route_factories=(canned_precheck,), preparers=(hold_creating,))
     prechecks = [r for r in app.routes if getattr(r, "path", None) == "/-/precheck"]
     if len(prechecks) > 1:  # the real pre-check API exists: test the page against it, not the canned one
@@ -299,7 +304,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "--disable-sync",
         "--disable-dev-shm-usage",
         "--window-size=1200,1600",
-        f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
+        f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1, MAP {REBOUND_HOST} 127.0.0.1",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(flag)

@@ -87,6 +87,12 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
         "loopback containers only)",
     ),
     (
+        "trusted_hosts",
+        lambda raw: tuple(h.strip() for h in raw.split(",") if h.strip()),
+        "host names besides loopback ones requests may name while the server runs without access keys, "
+        "comma-separated (default: none)",
+    ),
+    (
         "precheck_allowed_hosts",
         lambda raw: tuple(h.strip() for h in raw.split(",") if h.strip()),
         "hosts besides loopback whose containers POST /-/precheck may call, comma-separated; '*' allows any "
