@@ -64,10 +64,13 @@ class HttpContainerRuntime(Runtime):
         with httpx.Client(timeout=_PING_TIMEOUT) as client:
             while not self._closed.is_set():
                 try:
-                    response = client.get(self._base + "/ping")
-                    if response.status_code == 200:
+                    # The status is the answer; the body is never read, so a container answering /ping with
+                    # gigabytes cannot fill the server's memory (leaving the stream closes the connection).
+                    with client.stream("GET", self._base + "/ping") as response:
+                        status = response.status_code
+                    if status == 200:
                         return
-                    last = f"HTTP {response.status_code}"
+                    last = f"HTTP {status}"
                 except httpx.HTTPError as exc:
                     last = type(exc).__name__
                 if time.monotonic() >= deadline:
