@@ -131,10 +131,22 @@ def summary(config: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def playground_spec(config: dict[str, Any]) -> dict[str, Any]:
-    """Features for the record form and an example record (the first baseline row) to start from."""
+    """Features for the record form and an example record (the first baseline row) to start from.
+
+    No other record is known, so with a one-row baseline the example is the baseline itself, explained against itself:
+    ``example_explains_to_zero`` says so, for the page to tell the reader before the first Invoke shows only zeros.
+    Not with a TextConfig, where masked units become the baseline's text, so a record equal to it still has nonzero
+    units."""
     clarify = _clarify(config)
     if clarify is None:
-        return {"explainer": False, "features": [], "content_type": "text/csv", "example": ""}
+        return {
+            "explainer": False,
+            "features": [],
+            "content_type": "text/csv",
+            "example": "",
+            "baseline_rows": 0,
+            "example_explains_to_zero": False,
+        }
     inference = clarify.get("InferenceConfig") or {}
     shap = clarify.get("ShapConfig") or {}
     mime = (shap.get("ShapBaselineConfig") or {}).get("MimeType") or "text/csv"
@@ -151,5 +163,7 @@ def playground_spec(config: dict[str, Any]) -> dict[str, Any]:
         "features_attribute": inference.get("FeaturesAttribute"),
         "label_headers": inference.get("LabelHeaders"),
         "example": rows[0] if rows else "",
+        "baseline_rows": len(rows),
+        "example_explains_to_zero": len(rows) == 1 and not shap.get("TextConfig"),
         "form": bool(features) and not inference.get("ContentTemplate"),
     }

@@ -27,6 +27,9 @@ from openclarify.wire.sagemaker_api import OPERATIONS, ControlPlane
 STATIC = Path(__file__).parent / "static"
 EXTENDED = "openclarify-extended=true"
 PRECHECK_PATH = "/-/precheck"
+# An endpoint being updated keeps serving its current deployment, as on SageMaker: every page offers the playground,
+# and the playground lets Invoke run, for exactly these.
+SERVING = ("InService", "Updating")
 
 Context = dict[str, Any]
 View = Callable[[ControlPlane, Request], Awaitable[tuple[str, Context]]]
@@ -43,6 +46,7 @@ def _env() -> Environment:
     env.filters["when"] = _when
     env.filters["as_submitted"] = _as_submitted
     env.filters["weight"] = _weight
+    env.tests["serving"] = lambda status: status in SERVING
     return env
 
 
@@ -128,6 +132,7 @@ async def playground(cp: ControlPlane, request: Request) -> tuple[str, Context]:
     spec.update(
         endpoint=name,
         status=described["EndpointStatus"],
+        serving=described["EndpointStatus"] in SERVING,
         invoke_url=f"/endpoints/{name}/invocations",
         custom_attributes=EXTENDED,
     )

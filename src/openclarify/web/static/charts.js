@@ -30,6 +30,39 @@
     return (v) => x0 + ((v - lo) / (hi - lo)) * (x1 - x0);
   }
   const ROW = 24, LEFT = 190, RIGHT = 170, WIDTH = 820;
+  // Labels end at LEFT - 8 and must start inside the SVG. FeatureHeaders run to 64 characters, and names often share
+  // a long stem ("cash_rolling_mean_…", "debt_rolling_mean_…"), so a name too wide is cut in the middle: both ends
+  // stay, and the full name is the label's tooltip. 12px is .chart svg's font-size in console.css.
+  const LABEL_ROOM = LEFT - 8 - 6, FONT_PX = 12;
+  let measure = null;
+  function textWidth(text) {
+    if (measure === null) {
+      const ctx = document.createElement("canvas").getContext("2d");
+      if (ctx) {
+        ctx.font = `${FONT_PX}px ${getComputedStyle(document.body).fontFamily}`;
+        measure = (t) => ctx.measureText(t).width;
+      } else {
+        measure = (t) => t.length * FONT_PX * 0.65; // a generous average glyph width
+      }
+    }
+    return measure(text);
+  }
+  function shorten(name) {
+    if (textWidth(name) <= LABEL_ROOM) return name;
+    const chars = Array.from(name); // whole code points: never half of a surrogate pair
+    for (let keep = chars.length - 1; keep > 2; keep--) {
+      const cut = chars.slice(0, Math.ceil(keep / 2)).join("") + "…" + chars.slice(chars.length - Math.floor(keep / 2)).join("");
+      if (textWidth(cut) <= LABEL_ROOM) return cut;
+    }
+    return chars[0] + "…" + chars[chars.length - 1];
+  }
+  // A feature's name at the left of its row, shortened to fit.
+  function nameLabel(s, row, name) {
+    const shown = shorten(name);
+    let parent = s;
+    if (shown !== name) { parent = add(s, "g", {}); add(parent, "title", {}, name); }
+    return add(parent, "text", { x: LEFT - 8, y: row * ROW + 16, "text-anchor": "end", class: "label" }, shown);
+  }
 
   // From the base value, each feature's contribution in turn (largest first), to f(x).
   function waterfall(el, base, fx, items) {
@@ -48,7 +81,7 @@
     items.forEach((it, i) => {
       const row = i + 1, from = running, to = running + it.value;
       running = to;
-      label(row, it.name);
+      nameLabel(s, row, it.name);
       const left = Math.min(x(from), x(to)), w = Math.max(1, Math.abs(x(to) - x(from)));
       const r = add(s, "rect", { class: "wf-step " + (it.value >= 0 ? "pos" : "neg"), x: left, y: row * ROW + 4, width: w, height: ROW - 8 });
       add(r, "title", {}, `${it.name}: ${signed(it.value)}`);
@@ -71,7 +104,7 @@
     const x = scale(Math.min(...ends), Math.max(...ends), LEFT, WIDTH - RIGHT);
     add(s, "line", { class: "axis", x1: x(0), x2: x(0), y1: 0, y2: items.length * ROW });
     items.forEach((it, row) => {
-      add(s, "text", { x: LEFT - 8, y: row * ROW + 16, "text-anchor": "end", class: "label" }, it.name);
+      nameLabel(s, row, it.name);
       const left = Math.min(x(0), x(it.value)), w = Math.max(1, Math.abs(x(it.value) - x(0)));
       const r = add(s, "rect", { class: "attr-bar " + (it.value >= 0 ? "pos" : "neg"), x: left, y: row * ROW + 5, width: w, height: ROW - 10 });
       add(r, "title", {}, `${it.name}: ${signed(it.value)}` + (it.se ? ` ± ${fmt(it.se)}` : ""));

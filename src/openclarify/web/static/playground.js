@@ -5,9 +5,9 @@
   const spec = JSON.parse(document.getElementById("spec").textContent);
   const $ = (id) => document.getElementById(id);
   const fields = $("fields"), raw = $("raw"), ctype = $("content-type");
-  // Only an endpoint in service answers (an Updating one with its current deployment): the page says why
-  // otherwise, and Invoke stays off (see the template).
-  const inService = spec.status === "InService" || spec.status === "Updating";
+  // Only an endpoint in service answers (an Updating one with its current deployment; the server decides, as for
+  // the pages' playground links): the page says why otherwise, and Invoke stays off (see the template).
+  const inService = spec.serving;
   $("invoke").disabled = !inService;
   ctype.value = spec.content_type || "text/csv";
   raw.value = spec.example || "";
