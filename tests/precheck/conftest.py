@@ -20,6 +20,7 @@ from tests.conftest import free_port
 from openclarify.services.precheck import PrecheckLimits, PrecheckReport, PrecheckRequest, PrecheckService, Target
 
 SCRIPT = Path(__file__).parent.parent / "containers" / "layout_container.py"
+ODD = Path(__file__).parent / "odd_container.py"
 N_FEATURES = 5
 FAST_WAIT = {"Delay": 0.2, "MaxAttempts": 150}
 _names = itertools.count()
@@ -66,6 +67,33 @@ def containers() -> Iterator[Callable[..., LayoutContainer]]:
     yield get
     for container in started.values():
         container.stop()
+
+
+@pytest.fixture(scope="module")
+def odd() -> Iterator[Callable[..., str]]:
+    """``odd(*flags)``: the URL of tests/precheck/odd_container.py run with those flags (one process per flags)."""
+    started: dict[tuple[str, ...], tuple[subprocess.Popen[bytes], str]] = {}
+
+    def get(*flags: str) -> str:
+        if flags not in started:
+            port = free_port()
+            cmd = [sys.executable, str(ODD), "--port", str(port), *flags]
+            process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # not /ping: it may be slow on purpose
+                try:
+                    httpx.post(url + "/invocations", content=b"0\n", timeout=5)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            started[flags] = (process, url)
+        return started[flags][1]
+
+    yield get
+    for process, _ in started.values():
+        process.terminate()
+        process.wait(10)
 
 
 def sample(n: int = 12, width: int = N_FEATURES, seed: int = 3) -> np.ndarray:

@@ -15,8 +15,14 @@ Given a container (a URL, a built-in image and model file, or a registered model
 Every finding is a sentence a person can act on. The verdict (``ok``) is one: the printed config explains the
 container. An error about one content type → Accept combination leaves it standing when another combination works
 (the config names the one it uses, and the failed ones are listed); any other error means there is no config.
-Input problems (an unreadable sample, an unknown model or image, a URL the server may not call) raise
-``ValidationException`` instead.
+A request that cannot be checked raises ``ValidationException`` instead, before anything is called: an unreadable
+sample, an unknown model or image, a model file that is missing or outside the model roots, a URL the server may not
+call or that is no URL httpx can send. A container that does not answer, or a model file that does not load, was
+checked and failed: a finding.
+
+What one check costs is bounded (docs/precheck.md): no request it sends carries more than MaxPayloadInMB (6 MiB, as
+Clarify's batches), /ping is read for its status only, answers are capped by the runtime, and a server runs at most
+``PrecheckLimits.max_running`` checks at once; one more is ServiceUnavailable at once, as invocations at capacity are.
 
 The service never runs CPU work on the event loop: parsing and analysis go to worker threads.
 """
@@ -41,8 +47,16 @@ from openclarify.clarify import precheck as rules
 from openclarify.clarify.config import validate_explainer_config
 from openclarify.clarify.records import CSV, JSONLINES, Record, media_type, parse_records
 from openclarify.clarify.text import TEXT
-from openclarify.errors import ModelError, ServiceError, ValidationException
-from openclarify.runtimes import BUILTIN_IMAGES, ModelLoadError, Runtime, build_spec, create_runtime, is_remote
+from openclarify.errors import ModelError, ServiceError, ServiceUnavailable, ValidationException
+from openclarify.runtimes import (
+    BUILTIN_IMAGES,
+    ModelLoadError,
+    Runtime,
+    RuntimeSpec,
+    build_spec,
+    create_runtime,
+    is_remote,
+)
 from openclarify.services.models import ModelService, model_container
 from openclarify.services.precheck_probe import (
     Finding,
@@ -52,6 +66,7 @@ from openclarify.services.precheck_probe import (
     Sample,
     combo_name,
     cycle,
+    fill,
     invoke,
     model_error,
     ms,
@@ -69,6 +84,10 @@ PING_LIMIT_SECONDS = 2.0
 """SageMaker's limit for one ``GET /ping`` (the server's health check uses it too: runtimes.http_container)."""
 PING_WAIT_SECONDS = 10.0
 """How long the check waits for a slow /ping, to tell "answers too late" from "does not answer"."""
+MAX_URL_CHARS = 255
+"""CreateModel's limit for ContainerDefinition.Image, so that a URL the check takes can also be registered."""
+RETRY_AFTER_SECONDS = 5
+"""What a refused check is told to wait: a check takes seconds."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,9 @@ class PrecheckLimits:
     max_timing_rows: int = 1024
     timeout_hint: str = "the server's OPENCLARIFY_PRECHECK_TIMEOUT_SECONDS"
     """Where ``total_seconds`` comes from, named when the check runs out of time."""
+    max_running: int = 4
+    """Checks one service runs at once. Each may hold requests of up to 6 MiB and answers of up to 64 MiB (the
+    runtime's cap), so the bound keeps a server's memory bounded whoever calls the route."""
 
 
 @dataclass(frozen=True)
@@ -121,18 +143,62 @@ class HostPolicy:
     allowed_hosts: tuple[str, ...] = ()
 
     def check(self, url: str) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValidationException(f"Container URL {url!r} must be an http:// or https:// URL with a host.")
-        host = parsed.hostname.lower()
-        if "*" in self.allowed_hosts or host in {h.lower() for h in self.allowed_hosts}:
-            return
-        if host == "localhost" or _loopback_literal(host):
-            return
+        # Both parsers' hosts must be allowed: urllib's is the one named here, httpx's the one it connects to.
+        for host in check_url(url):
+            if "*" in self.allowed_hosts or host in {h.lower() for h in self.allowed_hosts}:
+                continue
+            if host == "localhost" or _loopback_literal(host):
+                continue
+            raise ValidationException(
+                f"Container host {host!r} is not allowed: this server pre-checks loopback containers only. The "
+                "operator can allow it with OPENCLARIFY_PRECHECK_ALLOWED_HOSTS."
+            )
+
+
+def check_url(url: str) -> set[str]:
+    """Raise ValidationException unless ``url`` is a container URL httpx can send as given; return its host, lower
+    case, as urllib and httpx read it.
+
+    urllib takes control characters and any length, which httpx refuses only when the request is made (InvalidURL,
+    no HTTPError): checked here, before anything is called, so that the caller hears what is wrong with the URL.
+    """
+    shown = quote(url)
+    for position, char in enumerate(url, start=1):
+        if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F:
+            raise ValidationException(
+                f"Container URL {shown} holds {char!r} at position {position}: a URL may not hold control "
+                "characters or whitespace."
+            )
+    if len(url) > MAX_URL_CHARS:
         raise ValidationException(
-            f"Container host {host!r} is not allowed: this server pre-checks loopback containers only. The operator "
-            "can allow it with OPENCLARIFY_PRECHECK_ALLOWED_HOSTS."
+            f"Container URL {shown} is {len(url)} characters; a container URL is at most {MAX_URL_CHARS} "
+            "(CreateModel's limit for Image)."
         )
+    if not is_remote(url):
+        # CreateModel reads an Image as a container URL only so: a URL the check took otherwise would be refused
+        # there, or taken for a built-in image name.
+        raise ValidationException(
+            f"Container URL {shown} must be an http:// or https:// URL with a host, its scheme in lower case as "
+            "CreateModel reads an Image."
+        )
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+        sent = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        reason = str(exc).rstrip(".")
+        if "port" in reason.lower():
+            raise ValidationException(
+                f"Container URL {shown} has an invalid port ({reason}); give a port from 1 to 65535."
+            ) from None
+        raise ValidationException(f"Container URL {shown} is not a valid URL: {reason}.") from None
+    if port == 0:
+        raise ValidationException(
+            f"Container URL {shown} has port 0, which cannot be called; give a port from 1 to 65535."
+        )
+    if not parsed.hostname or not sent.host:
+        raise ValidationException(f"Container URL {shown} must be an http:// or https:// URL with a host.")
+    return {parsed.hostname.lower(), sent.host.lower()}
 
 
 def _loopback_literal(host: str) -> bool:
@@ -199,18 +265,36 @@ class PrecheckService:
         self._roots = tuple(model_roots)
         self._hosts = hosts or HostPolicy()
         self.limits = limits or PrecheckLimits()
+        self._running = 0
 
     async def run(self, request: PrecheckRequest) -> PrecheckReport:
-        """Pre-check one container. Raises ValidationException for bad input; everything else is a finding."""
+        """Pre-check one container. Raises ValidationException for bad input and ServiceUnavailable when
+        ``max_running`` checks are running already; everything else is a finding."""
+        # Refused at once rather than queued, as InvokeEndpoint's admission control does: a queued check would spend
+        # its caller's time limit waiting, and a client retries a 503.
+        if self._running >= self.limits.max_running:
+            raise ServiceUnavailable(
+                f"This server is running {rules.plural(self.limits.max_running, 'pre-check')} already, as many as "
+                f"it runs at once; retry in {RETRY_AFTER_SECONDS} seconds.",
+                RetryAfter=RETRY_AFTER_SECONDS,
+            )
+        self._running += 1
+        try:
+            return await self._run(request)
+        finally:
+            self._running -= 1
+
+    async def _run(self, request: PrecheckRequest) -> PrecheckReport:
         sample = await anyio.to_thread.run_sync(self._parse_sample, request)
         container = self._container(request.target)
+        spec = self._spec(container)
         report = PrecheckReport(container=container)
         for message in sample.left_out:
             report.add("warn", message)
         runtime: Runtime | None = None
         try:
             with anyio.fail_after(self.limits.total_seconds):
-                runtime = await self._open(container, report)
+                runtime = await self._open(spec, report)
                 if runtime is not None:
                     await self._check(runtime, sample, request, report)
         except TimeoutError:
@@ -307,20 +391,29 @@ class PrecheckService:
             raise ValidationException("Registered models can only be pre-checked through a server.")
         assert target.model_name is not None
         # A registered model was accepted by CreateModel and will be called at CreateEndpoint anyway, so its URL is
-        # not subject to the host policy.
-        return model_container(self._models.describe(target.model_name).request)
+        # not subject to the host policy; it must still be one httpx can send (CreateModel takes a DEL, for one).
+        container = model_container(self._models.describe(target.model_name).request)
+        if is_remote((container.get("Image") or "").strip()):
+            try:
+                check_url(container["Image"].strip())
+            except ValidationException as exc:
+                raise ValidationException(f"Model {target.model_name}: {exc.message}") from None
+        return container
 
-    async def _open(self, container: dict[str, Any], report: PrecheckReport) -> Runtime | None:
+    def _spec(self, container: dict[str, Any]) -> RuntimeSpec:
+        """What ``build_spec`` refuses (no model file, one outside the model roots or missing, an unknown image) is
+        the request's mistake, found without running anything: it cannot be checked, so it is not a finding."""
         try:
-            spec = build_spec(
+            return build_spec(
                 container,
                 model_roots=self._roots,
                 startup_timeout_seconds=2.0,
                 request_timeout_seconds=self.limits.request_timeout_seconds,
             )
         except ModelLoadError as exc:
-            report.add("error", str(exc))
-            return None
+            raise ValidationException(str(exc)) from None
+
+    async def _open(self, spec: RuntimeSpec, report: PrecheckReport) -> Runtime | None:
         runtime = create_runtime(spec)
         if spec.url is not None:
             report.progress.step = f"waiting for GET {spec.url.rstrip('/')}/ping"
@@ -346,8 +439,14 @@ class PrecheckService:
         try:
             async with httpx.AsyncClient(timeout=timeout) as client:
                 started = time.perf_counter()
-                response = await client.get(ping)
-                took = time.perf_counter() - started
+                # The status is the answer: the body is never read (SageMaker expects none), so a container answering
+                # /ping with gigabytes cannot fill the server's memory; leaving the stream closes the connection.
+                async with client.stream("GET", ping) as response:
+                    took = time.perf_counter() - started
+                    status = response.status_code
+        except httpx.InvalidURL as exc:  # not an HTTPError; check_url keeps such URLs out, this keeps them from a 500
+            report.add("error", f"GET {quote(ping)}: the container URL is not a URL httpx can send ({exc}).")
+            return False
         except httpx.ConnectTimeout:
             report.add(
                 "error", f"GET {ping}: no connection within {limit:g} s; check the URL, the port and the network."
@@ -370,13 +469,13 @@ class PrecheckService:
         if took > limit:
             report.add(
                 "error",
-                f"GET {ping} answered HTTP {response.status_code} after {ms(took)}, later than SageMaker's "
+                f"GET {ping} answered HTTP {status} after {ms(took)}, later than SageMaker's "
                 f"{limit:g}-second limit for a health check: the endpoint would never pass it. Make /ping answer "
                 "at once (it should not run the model).",
             )
             return False
-        if response.status_code != 200:
-            report.add("error", f"GET {ping} answered HTTP {response.status_code}; a healthy container answers 200.")
+        if status != 200:
+            report.add("error", f"GET {ping} answered HTTP {status}; a healthy container answers 200.")
             return False
         report.add("ok", f"GET {ping} answered 200 in {ms(took)}.")
         return True
@@ -445,12 +544,17 @@ class PrecheckService:
     # -- cost --------------------------------------------------------------------------------------------------
 
     async def _time(self, runtime: Runtime, probe: Probe, report: PrecheckReport) -> rules.Budget:
-        """Time requests of 1, 2, 4, … rows (two each, the faster counts) within the timing budget."""
+        """Time requests of 1, 2, 4, … rows (two each, the faster counts) within the timing budget, up to the most
+        that fit one request of MaxPayloadInMB."""
         spent_until = time.monotonic() + self.limits.timing_seconds
         samples: list[tuple[int, float]] = []
         largest_ok = 0
+        # Records are counted, and bytes too, as the explainer's batches are (clarify.records.batch_lines): 1024 rows
+        # of a 1 MB record made requests of a gigabyte, which no endpoint would ever be sent.
+        most = min(self.limits.max_timing_rows, probe.max_record_count or self.limits.max_timing_rows)
+        most = len(fill(probe.lines, most))
         size = 1
-        while size <= min(self.limits.max_timing_rows, probe.max_record_count or self.limits.max_timing_rows):
+        while True:
             lines = cycle(probe.lines, size)
             best = math.inf
             failed = None
@@ -472,9 +576,10 @@ class PrecheckService:
                 break
             samples.append((size, best))
             largest_ok = size
-            if not probe.can_batch or time.monotonic() > spent_until or best > self.limits.timing_seconds / 4:
+            slow = best > self.limits.timing_seconds / 4
+            if size >= most or not probe.can_batch or time.monotonic() > spent_until or slow:
                 break
-            size *= 2
+            size = min(size * 2, most)
         if not samples:
             samples = [(1, self.limits.request_timeout_seconds)]
         cost = rules.fit_cost(samples)

@@ -2,11 +2,11 @@
 answers show.
 
 A probe sends a few sample records one at a time (their answers fix the output layout and are the reference
-scores), then two records, then a batch, and the same batch again; then, for JSON Lines with a FeaturesAttribute,
-the records rebuilt through the derived ContentTemplate. Its findings say whether the container batches and how,
-whether batch scores agree with single scores, whether it is deterministic, and, when something fails, the real
-cause: a container error, an output no InferenceConfig reads (with the Accept to ask for), or a NaN or infinite
-score, which InvokeEndpoint cannot explain.
+scores), then two records, then a batch (of at most MaxPayloadInMB, as the explainer's), and the same batch again;
+then, for JSON Lines with a FeaturesAttribute, the records rebuilt through the derived ContentTemplate. Its findings
+say whether the container batches and how, whether batch scores agree with single scores, whether it is
+deterministic, and, when something fails, the real cause: a container error, an output no InferenceConfig reads
+(with the Accept to ask for), or a NaN or infinite score, which InvokeEndpoint cannot explain.
 
 Parsing and reading answers run in worker threads, never on the event loop.
 """
@@ -20,11 +20,13 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpx
 import numpy as np
 
 from openclarify.clarify import precheck as rules
+from openclarify.clarify.config import DEFAULT_MAX_PAYLOAD_IN_MB
 from openclarify.clarify.outputs import ModelOutputs, extract_scores, split_outputs
-from openclarify.clarify.records import JSONLINES, Record, media_type, parse_records
+from openclarify.clarify.records import JSONLINES, MEGABYTE, Record, media_type, parse_records
 from openclarify.clarify.text import model_table
 from openclarify.errors import ModelError, ServiceError
 from openclarify.runtimes import Runtime
@@ -33,6 +35,8 @@ from openclarify.runtimes.tabular import invoke_table
 SINGLES = 4
 """Records sent one at a time; their answers fix the layout and are the reference for batch answers."""
 BATCH = 32
+MAX_PAYLOAD_BYTES = DEFAULT_MAX_PAYLOAD_IN_MB * MEGABYTE
+"""The most one request carries: the explainer's batches stop there (MaxPayloadInMB, 6 by default)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,10 @@ async def invoke(runtime: Runtime, probe: Probe, lines: Sequence[bytes]) -> tupl
         # cell that spells a number stays a string, which the runtime's own decoding cannot know.
         result = await anyio.to_thread.run_sync(_invoke_typed, runtime, probe, body)
     else:
-        result = await runtime.invoke(body, probe.content_type, probe.accept, None)
+        try:
+            result = await runtime.invoke(body, probe.content_type, probe.accept, None)
+        except httpx.InvalidURL as exc:  # not an HTTPError, so the runtime lets it through: a finding, never a 500
+            raise ModelError(f"The container URL is not a URL httpx can send ({exc}).") from None
     took = time.perf_counter() - started
     probe.progress.took(took)
     return result, took
@@ -190,7 +197,7 @@ async def _batches(
     # 2. two records, then a batch.
     two = [probe.lines[0], probe.lines[1 % n]]
     two_ref = np.vstack([reference[0], reference[1 % len(reference)]])
-    batch_lines = cycle(probe.lines, max(min(BATCH, n), 8))
+    batch_lines = fill(probe.lines, max(min(BATCH, n), 8))
     batch_ref_index = [i % n for i in range(len(batch_lines))]
     ok_two, mode_two, scores_two, why = await _try_batch(runtime, probe, two, inference)
     if not ok_two:
@@ -230,10 +237,11 @@ async def _batches(
     _compare(probe, two_ref, scores_two, "two-record", tolerance)
     if probe.template is not None and media_type(probe.content_type) == sample.content_type:
         # Synthetic records are rebuilt through ContentTemplate: they must get the same answers.
-        rebuilt = rules.encode_lines(sample.records, JSONLINES, probe.template)
-        ok, _, scores, why = await _try_batch(runtime, probe, cycle(rebuilt, len(batch_lines)), inference)
-        if not ok or not (rules.agree(scores, scores_batch) or rules.max_difference(scores, scores_batch) <= tolerance):
-            detail = why if not ok else f"max difference {rules.max_difference(scores, scores_batch):.3g}"
+        rebuilt = fill(rules.encode_lines(sample.records, JSONLINES, probe.template), len(batch_lines))
+        ok, _, scores, why = await _try_batch(runtime, probe, rebuilt, inference)
+        same = scores_batch[: len(rebuilt)]
+        if not ok or not (rules.agree(scores, same) or rules.max_difference(scores, same) <= tolerance):
+            detail = why if not ok else f"max difference {rules.max_difference(scores, same):.3g}"
             probe.add(
                 "error",
                 f"{combo}: records rebuilt with ContentTemplate {probe.template} do not get the same answers as "
@@ -354,6 +362,20 @@ def _json_hint(result: Any) -> str:
 
 def cycle(lines: Sequence[bytes], n: int) -> list[bytes]:
     return [lines[i % len(lines)] for i in range(n)]
+
+
+def fill(lines: Sequence[bytes], n: int, limit: int = MAX_PAYLOAD_BYTES) -> list[bytes]:
+    """``cycle(lines, n)``, cut short where the request (lines joined by newlines) would pass ``limit`` bytes, as
+    ``clarify.records.batch_lines`` cuts the explainer's batches; at least one line."""
+    taken: list[bytes] = []
+    size = -1
+    for i in range(n):
+        line = lines[i % len(lines)]
+        size += len(line) + 1
+        if taken and size > limit:
+            break
+        taken.append(line)
+    return taken
 
 
 def combo_name(probe: Probe) -> str:

@@ -13,9 +13,11 @@ Answer JSON (200 whether or not the container passes; ``ok`` says)::
     {"ok": bool, "findings": [{"level": "ok"|"warn"|"error", "message": str}],
      "explainer_config": {...}|null, "estimates": {...}}
 
-A request that cannot be checked (malformed JSON, a URL the server may not call, too large a sample, an unknown
-model or image) answers 400 with the same shape: ``ok`` false and one error finding. Authentication (SigV4, when
-keys are configured) covers this route like every other.
+A request that cannot be checked (malformed JSON, a URL the server may not call or httpx cannot send, too large a
+sample, an unknown model or image, a model file that is missing or outside the model roots) answers 400 with the same
+shape: ``ok`` false and one error finding. A server already running as many checks as it runs at once answers 503
+in that shape, with ``Retry-After``. Authentication (SigV4, when keys are configured) covers this route like every
+other.
 
 The route makes the server send requests to loopback ports, so a web page in the user's browser must not be able to
 trigger it (cross-site request forgery: a form or a ``no-cors`` fetch can POST ``text/plain`` anywhere, and its
@@ -36,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from openclarify.errors import ServiceError, ValidationException
+from openclarify.errors import ServiceError, ServiceUnavailable, ValidationException
 from openclarify.services.precheck import PrecheckRequest, PrecheckService, Target
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ def handler(service: PrecheckService) -> Callable[[Request], Awaitable[Response]
             if len(body) > MAX_REQUEST_BYTES:
                 raise ValidationException("The request is larger than 2 MiB; the pre-check takes at most 2 MiB.")
             report = await service.run(parse_request(body))
+        except ServiceUnavailable as exc:
+            return _answer(_failure(exc.message), 503, {"Retry-After": str(exc.details["RetryAfter"])})
         except ServiceError as exc:
             return _answer(_failure(exc.message), 400)
         except Exception:
@@ -138,5 +142,5 @@ def _failure(message: str) -> dict[str, Any]:
     }
 
 
-def _answer(payload: dict[str, Any], status: int) -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status, media_type="application/json")
+def _answer(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status, headers, media_type="application/json")
