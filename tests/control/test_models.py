@@ -169,6 +169,8 @@ def test_patterns_are_matched_as_aws_matches_them_in_javas_dialect(sagemaker):
         {"Image": "http://[x/", "ModelDataUrl": "/models/m.json"},
         {"Image": "openclarify/xgboost", "ModelDataUrl": "s3://[bucket/x"},
         {"Image": "openclarify/xgboost", "ModelDataUrl": "file://[x/m.json"},
+        {"Image": "http://127.0.0.1:9/\x7fx"},  # DEL and NUL are not whitespace: the shapes let them through
+        {"Image": "http://127.0.0.1:9/\x00x"},
     ],
 )
 def test_a_url_python_cannot_parse_is_a_validation_error_not_a_crash(sagemaker, container):

@@ -58,6 +58,11 @@ def build_spec(
 def parse_url(url: str, member: str) -> ParseResult:
     """``urlparse``, whose ValueError (an unclosed IPv6 bracket, which the shapes' patterns let through) is the
     client's mistake: ModelLoadError naming the member."""
+    # A control character (DEL and NUL are not whitespace, so the shapes' patterns let them through) is no URL
+    # httpx will send: refused here, not at the first request.
+    bad = next((i for i, c in enumerate(url) if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise ModelLoadError(f"{member} {url!r} is not a valid URL: a control character at position {bad + 1}.")
     try:
         return urlparse(url)
     except ValueError as exc:
