@@ -29,7 +29,16 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "max_design_cells": (lambda v: v >= 1, "1 or more"),
 }
 INTEGERS = {"port", "max_text_units", "max_queued_invocations", "max_design_cells"}
-SECRETS = {"access_keys"}  # never echoed in an error
+# Each text field's form, checked as RANGES are: an account id of 11 digits would be written into every ARN, and a
+# database URL no store opens would stop the start with a traceback.
+FORMS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "account_id": (lambda v: len(v) == 12 and v.isascii() and v.isdigit(), "twelve digits, as an AWS account id"),
+    "database_url": (
+        lambda v: not v or v.startswith(("postgresql://", "postgres://", "sqlite:///")),
+        "a URL starting with postgresql://, postgres:// or sqlite:///",
+    ),
+}
+SECRETS = {"access_keys", "database_url"}  # never echoed in an error (a database URL may hold a password)
 
 
 class SettingError(ValueError):
@@ -115,7 +124,7 @@ class Settings:
     """Serve the web console at ``/`` (only ever while authentication is off: see docs/console.md)."""
 
     def __post_init__(self) -> None:
-        for name in RANGES:
+        for name in (*RANGES, *FORMS):
             reason = _out_of_range(name, getattr(self, name))
             if reason:
                 raise SettingError(name, reason)
@@ -175,6 +184,9 @@ def parse_access_keys(items: list[str]) -> dict[str, str]:
 
 def _out_of_range(name: str, value: object) -> str | None:
     """What ``value`` should be, when field ``name`` cannot take it; None when it can."""
+    if name in FORMS and isinstance(value, str):
+        matches, form = FORMS[name]
+        return None if matches(value) else f"must be {form}"
     if name not in RANGES or not isinstance(value, int | float):
         return None
     allowed, description = RANGES[name]

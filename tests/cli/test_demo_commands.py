@@ -34,6 +34,21 @@ def test_demo_refuses_more_records_than_it_can_hold_out():
     one_line_error(cli("demo", "--exit", "--port", "99999"), 2)
 
 
+@pytest.mark.parametrize("seed", ["-5", str(2**31)])
+def test_demo_refuses_a_seed_out_of_range_before_it_starts(seed, tmp_path):
+    """numpy takes no negative seed, and SageMaker's Seed is a 32-bit integer: both used to fail after the server
+    had started and the model was trained, with a traceback or the server's error."""
+    result = cli("demo", "--exit", "--records", "1", "--seed", seed, "--data-dir", str(tmp_path))
+    assert "--seed must be 0 to 2147483647" in one_line_error(result, 2)
+    assert "Started the server" not in result.stdout
+
+
+def test_demo_refuses_a_data_directory_it_cannot_make(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    message = one_line_error(cli("demo", "--exit", "--data-dir", str(tmp_path / "a-file" / "state")), 2)
+    assert "data directory" in message and "--data-dir" in message
+
+
 def test_with_exit_the_demo_suggests_nothing_that_needs_the_stopped_server(tmp_path):
     command, cwd, env = started_as_make_does()
     out = subprocess.run(

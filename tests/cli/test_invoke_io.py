@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 from tests.cli.conftest import N_FEATURES, cli, one_line_error
 
@@ -78,3 +81,73 @@ def test_predictions_are_numbers_without_an_explainer_too(cli_server, plain_endp
             rows = [json.loads(line) for line in result.stdout.splitlines()]
             assert [r["line"] for r in rows] == [1, 3]
             assert all(isinstance(r["prediction"], float) for r in rows), (endpoint, batch_size, rows)
+
+
+def _limited_memory() -> None:
+    """In the child: at most 1 GiB of address space, so that a command reading without bound fails with
+    MemoryError at once instead of taking the machine's memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+
+def test_a_line_longer_than_a_request_can_hold_stops_the_run_after_the_records_before_it(
+    cli_server, explained_endpoint, tmp_path
+):
+    from openclarify.services.invocations import MAX_BODY_BYTES
+
+    assert MAX_BODY_BYTES == 6 * 1024 * 1024  # commands/invoke.py keeps a copy, not to import numpy at start
+    source = tmp_path / "records.csv"
+    source.write_bytes(f"{GOOD}\n{GOOD}\n".encode() + b"1" * (MAX_BODY_BYTES + 1) + f"\n{GOOD}\n".encode())
+    out = tmp_path / "out.jsonl"
+    result = cli("invoke", explained_endpoint, str(source), "-o", str(out), url=cli_server.url)
+    message = one_line_error(result, 2)
+    assert f"{source}, line 3: more than {MAX_BODY_BYTES} bytes" in message
+    assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
+    env["AWS_ENDPOINT_URL_SAGEMAKER"] = cli_server.url
+    endless = subprocess.run(
+        [sys.executable, "-m", "openclarify", "invoke", explained_endpoint, "/dev/zero"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=_limited_memory,
+    )
+    assert "/dev/zero, line 1: more than" in one_line_error(endless, 2)
+
+
+def test_an_interrupted_run_keeps_the_rows_answered_while_a_batch_is_retried_record_by_record(
+    cli_server, explained_endpoint, tmp_path
+):
+    """Line 1 fails the one batch, so its 3000 records are sent again one by one. Each row is written as it is
+    answered: Ctrl-C then leaves them in FILE. They used to be held until the whole batch was done, and lost."""
+    source = tmp_path / "records.csv"
+    source.write_text("1,2\n" + f"{GOOD}\n" * 3000)
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
+    env["AWS_ENDPOINT_URL_SAGEMAKER"] = cli_server.url
+    command = [sys.executable, "-m", "openclarify", "invoke", explained_endpoint, str(source), "-o", str(out)]
+    run = subprocess.Popen([*command, "--batch-size", "3001"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while run.poll() is None and time.monotonic() < deadline:
+            if out.exists() and out.read_text().count("\n") >= 3:
+                break
+            time.sleep(0.05)
+        assert run.poll() is None, "no row was written before the batch was done"
+        run.send_signal(signal.SIGINT)  # as Ctrl-C
+        _, stderr = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = [json.loads(line)["line"] for line in out.read_text().splitlines()]
+    assert lines == list(range(2, 2 + len(lines))) and 3 <= len(lines) < 3000
+    assert re.search(r"^line 1: ValidationError: ", stderr, re.M)
+    last = re.search(r"^Interrupted up to line (\d+): (\d+) of (\d+) records answered", stderr, re.M)
+    assert last, stderr
+    assert int(last.group(1)) == lines[-1] and int(last.group(2)) == len(lines) and int(last.group(3)) == len(lines) + 1

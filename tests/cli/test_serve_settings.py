@@ -25,11 +25,17 @@ from openclarify.settings import Settings
         (["--max-queued-invocations", "-1"], {}, "--max-queued-invocations"),
         (["--max-text-units", "0"], {}, "--max-text-units"),
         ([], {"OPENCLARIFY_CONSOLE": "ture"}, "OPENCLARIFY_CONSOLE='ture'"),
+        # --port 0 below: a setting let through starts a server, which must not take a port another test needs.
+        (["--port", "0", "--account-id", "123"], {}, "--account-id 123: must be twelve digits"),
+        (["--port", "0"], {"OPENCLARIFY_ACCOUNT_ID": "12345678901x"}, "OPENCLARIFY_ACCOUNT_ID='12345678901x'"),
+        (["--port", "0", "--database-url", "mysql://x"], {}, "--database-url: must be a URL starting with postgresql"),
+        # Not echoed, as access keys are not: a database URL may hold a password.
+        (["--port", "0"], {"OPENCLARIFY_DATABASE_URL": "mysql://u:secret@x"}, "OPENCLARIFY_DATABASE_URL: must be"),
     ],
 )
 def test_a_setting_out_of_range_is_refused_by_name(tmp_path, args, env, named):
     message = one_line_error(cli("serve", "--data-dir", str(tmp_path), *args, env=env, timeout=30), 2)
-    assert named in message
+    assert named in message and "secret" not in message
 
 
 def test_values_at_the_edge_of_their_range_are_taken():
@@ -59,3 +65,26 @@ def test_a_data_directory_that_cannot_be_made_is_one_line(tmp_path):
     (tmp_path / "a-file").write_text("")
     message = one_line_error(cli("serve", "--data-dir", str(tmp_path / "a-file" / "state"), timeout=30), 2)
     assert "data directory" in message and "--data-dir" in message
+
+
+def test_a_credentials_file_named_but_missing_is_refused(tmp_path):
+    """Named explicitly, a file that is not there is a mistake: the server used to start without authentication."""
+    missing = tmp_path / "no-such-credentials"
+    for args, env in (
+        (["--credentials-file", str(missing)], {}),
+        ([], {"OPENCLARIFY_CREDENTIALS_FILE": str(tmp_path)}),  # a directory
+    ):
+        result = cli("serve", "--data-dir", str(tmp_path / "state"), "--port", "0", *args, env=env, timeout=30)
+        message = one_line_error(result, 2)
+        assert "credentials file" in message and "--credentials-file" in message
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path):
+    pytest.importorskip("psycopg")
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused at once
+        closed.bind(("127.0.0.1", 0))
+        url = f"postgresql://openclarify@127.0.0.1:{closed.getsockname()[1]}/openclarify"
+        result = cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--database-url", url, timeout=60)
+    # The server's start logs a line before it opens the database; the error is the one line after it.
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("openclarify: cannot open the database of --database-url: ")

@@ -152,23 +152,106 @@ def client(service: str, url: str, region: str | None = None) -> Any:
     keys are used, which a server without access keys accepts (it does not check signatures)."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
-    session = boto3.session.Session()
-    region = region or session.region_name or "us-east-1"
-    kwargs: dict[str, Any] = {}
-    if session.get_credentials() is None:
-        kwargs = {"aws_access_key_id": "openclarify", "aws_secret_access_key": "openclarify"}
-    config = Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=70, connect_timeout=5)
+    runtime = service == "sagemaker-runtime"
     try:
-        return session.client(service, endpoint_url=url, region_name=region, config=config, **kwargs)
+        session = boto3.session.Session()
+        region = region or session.region_name or "us-east-1"
+        kwargs: dict[str, Any] = {}
+        if session.get_credentials() is None:
+            kwargs = {"aws_access_key_id": "openclarify", "aws_secret_access_key": "openclarify"}
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=70, connect_timeout=5)
+        made = session.client(service, endpoint_url=url, region_name=region, config=config, **kwargs)
     except ValueError as exc:  # botocore's checks of the URL and region (InvalidRegionError is a ValueError)
         raise CliError(f"cannot make a client for {url} in region {region!r}: {exc}", EXIT_USAGE) from None
+    except BotoCoreError as exc:
+        error = _configuration_error(exc)
+        if error is None:
+            raise
+        raise error from None
+    made.meta.events.register("before-parse", _refuse_foreign_answers(url, runtime))
+    return made
+
+
+def _server_variables(runtime: bool) -> str:
+    return f"{RUNTIME_ENDPOINT_ENV} or {ENDPOINT_ENV}" if runtime else ENDPOINT_ENV
+
+
+def _configuration_error(exc: Exception) -> CliError | None:
+    """The AWS configuration's mistakes (credentials, profiles, config files) as one line with the fix, exit 2;
+    None for any other botocore error. botocore raises them when the session is made or a request is signed."""
+    from botocore import exceptions
+
+    if isinstance(exc, exceptions.PartialCredentialsError):
+        return CliError(
+            f"incomplete AWS credentials: {exc}. Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither "
+            "(a server without access keys takes any).",
+            EXIT_USAGE,
+        )
+    if isinstance(exc, exceptions.ProfileNotFound):
+        return CliError(
+            f"{exc}: set AWS_PROFILE to a profile of ~/.aws/config or ~/.aws/credentials, or unset it.", EXIT_USAGE
+        )
+    credentials = (
+        exceptions.NoCredentialsError,
+        exceptions.CredentialRetrievalError,
+        exceptions.ConfigParseError,
+        exceptions.ConfigNotFound,
+        exceptions.InvalidConfigError,
+        exceptions.TokenRetrievalError,
+        exceptions.SSOError,
+        exceptions.UnknownCredentialError,
+        exceptions.MetadataRetrievalError,
+        exceptions.RefreshWithMFAUnsupportedError,
+    )
+    if isinstance(exc, credentials):
+        return CliError(f"cannot read the AWS credentials or configuration: {exc}.", EXIT_USAGE)
+    return None
+
+
+def _not_sagemaker(url: str, runtime: bool, status: int, text: str) -> CliError:
+    shown = " ".join(text.split())
+    shown = repr(shown if len(shown) <= 80 else shown[:79] + "…") if shown else "an empty body"
+    return CliError(
+        f"{url} answered HTTP {status} ({shown}), not as a SageMaker API answers: check --endpoint-url "
+        f"(or {_server_variables(runtime)}); 'openclarify serve' prints its URL as it starts.",
+        EXIT_REFUSED,
+    )
+
+
+def _refuse_foreign_answers(url: str, runtime: bool) -> Any:
+    """A botocore ``before-parse`` handler: an answer that is not SageMaker's, from a server that is something
+    else, as one line. botocore's parsers take any body for one: a JSON number or list ends in an AttributeError
+    deep inside them, and text or an unrelated JSON object in a listing without its list (a KeyError later)."""
+    import json
+
+    def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        status = response_dict["status_code"]
+        body = response_dict["body"]
+        protocol = getattr(operation_model.service_model, "resolved_protocol", operation_model.metadata["protocol"])
+        if status < 300 and (protocol != "json" or operation_model.has_streaming_output):
+            return  # InvokeEndpoint's answer is the model's own: any bytes are valid
+        if not isinstance(body, bytes):
+            return
+        try:
+            answer = json.loads(body) if body.strip() else {}
+        except ValueError:
+            if status >= 300:
+                return  # botocore reports the status and the text, as an error without a code: see translated_errors
+            answer = None
+        required = (operation_model.output_shape.required_members if operation_model.output_shape else None) or []
+        if not isinstance(answer, dict) or (status < 300 and any(member not in answer for member in required)):
+            raise _not_sagemaker(url, runtime, status, body.decode(errors="replace"))
+
+    return check
 
 
 @contextlib.contextmanager
 def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
     """botocore's exceptions as one-line CliErrors with the fix. ``runtime`` as for :func:`endpoint_url`."""
     from botocore.exceptions import (
+        BotoCoreError,
         ClientError,
         ConnectTimeoutError,
         EndpointConnectionError,
@@ -177,8 +260,9 @@ def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
         SSLError,
     )
     from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from botocore.parsers import ResponseParserError
 
-    variables = f"{RUNTIME_ENDPOINT_ENV} or {ENDPOINT_ENV}" if runtime else ENDPOINT_ENV
+    variables = _server_variables(runtime)
     try:
         yield
     except (EndpointConnectionError, ConnectTimeoutError):
@@ -198,7 +282,9 @@ def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code", "Error")
-        message = error.get("Message", str(exc))
+        message = " ".join(str(error.get("Message", exc)).split())  # an HTML error page holds many lines
+        if code.isdigit():  # botocore's code for an error whose body names none: not SageMaker's error
+            raise _not_sagemaker(url, runtime, int(code), message) from None
         hint = ""
         if code in (
             "MissingAuthenticationTokenException",
@@ -212,3 +298,14 @@ def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
         raise CliError(f"{code}: {message}{hint}", EXIT_REFUSED) from None
     except NoRegionError:
         raise CliError("no region: pass --region or set AWS_REGION.", EXIT_USAGE) from None
+    except ResponseParserError as exc:  # what the check of each answer (client) does not foresee
+        raise CliError(
+            f"{url} did not answer as a SageMaker API does ({' '.join(str(exc).split())}): check --endpoint-url "
+            f"(or {variables}).",
+            EXIT_REFUSED,
+        ) from None
+    except BotoCoreError as exc:  # credentials that are read, or refreshed, as a request is signed
+        error = _configuration_error(exc)
+        if error is None:
+            raise
+        raise error from None

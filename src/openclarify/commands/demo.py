@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -28,6 +29,8 @@ DATA_ROWS = 569  # scikit-learn's bundled breast-cancer data, load_breast_cancer
 MAX_RECORDS = DATA_ROWS // 2
 """The records explained are held out of training: at most half the rows, so that the model still learns from the
 other half (with all of them held out it has nothing to learn from)."""
+MAX_SEED = 2**31 - 1
+"""ShapConfig's Seed is a 32-bit integer in SageMaker's API; numpy and scikit-learn take no negative seed."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed",
         type=int,
         default=0,
-        help="seed for the model, the records and baseline rows drawn from the data, and the explainer (default: 0)",
+        help=f"seed for the model, the records and baseline rows drawn from the data, and the explainer, 0 to "
+        f"{MAX_SEED} (default: 0)",
     )
     parser.add_argument("--port", type=int, default=0, help="loopback port to serve on (default: a free one)")
     parser.add_argument(
@@ -67,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be a TCP port, 0 to 65535 (0: any free port).", EXIT_USAGE)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise CliError(
+            f"--seed must be 0 to {MAX_SEED}: it seeds numpy and scikit-learn, and is the explainer's Seed, a 32-bit "
+            "integer in SageMaker's API.",
+            EXIT_USAGE,
+        )
     try:
         import skops.io  # noqa: F401
         from sklearn.datasets import load_breast_cancer  # noqa: F401
@@ -109,7 +119,13 @@ class Demo:
 
         c, args = self.console, self.args
         models = self.data_dir / "models"
-        models.mkdir(parents=True, exist_ok=True)
+        fix = "Pass --data-dir a directory you can write."
+        try:
+            models.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot create the data directory {self.data_dir}: {exc.strerror}. {fix}") from None
+        if not os.access(models, os.W_OK) or not os.access(self.data_dir, os.W_OK):
+            raise CliError(f"cannot write the data directory {self.data_dir}: permission denied. {fix}")
         c.print(
             "[bold]openclarify demo[/]: a model that explains each of its predictions, served through the same "
             "API as Amazon SageMaker Clarify.\n"

@@ -10,6 +10,7 @@ number and the rest still get answers. Output is JSON Lines, one object per reco
 from __future__ import annotations
 
 import argparse
+import codecs
 import itertools
 import json
 import os
@@ -17,11 +18,12 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from openclarify.commands.common import (
+    EXIT_INTERRUPTED,
     EXIT_RECORDS_FAILED,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -49,6 +51,14 @@ rather than send each of the other records alone for the same answer. Not 1, so 
 as a CSV header without --header, is reported as that line and the run goes on."""
 # The server numbers records from 1 in each request; the user knows them by their line in the input.
 RECORD_REFERENCE = re.compile(r"\b[Rr]ecord (\d+)\b")
+MAX_BODY_BYTES = 6 * 1024 * 1024
+"""InvokeEndpoint's Body limit (services.invocations.MAX_BODY_BYTES, spec §3.1; not imported from there, which
+loads numpy and would slow every command's start). A longer line can never be sent, even alone."""
+READ_LIMIT = MAX_BODY_BYTES + len(codecs.BOM_UTF8) + len(b"\r\n") + 1
+"""Most bytes read for one line: a read that stops here without a line break holds a record over the limit, with
+room for a byte-order mark and a CRLF, so that /dev/zero or a file without line breaks is not read into memory."""
+MAX_BATCH = MAX_BODY_BYTES // 2
+"""Most records a body of MAX_BODY_BYTES can hold: one character and a line break each."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,12 +108,17 @@ class Records:
     Once, because a pipe, a FIFO, ``/dev/stdin`` or ``<(command)`` can only be read once. So the progress bar
     counts bytes: ``total`` is the size of a regular file (None for a stream: a bar without an end) and
     ``consumed`` how much of it has been read. Lines are decoded one by one, so that text that is not UTF-8 is
-    reported with its line number."""
+    reported with its line number.
+
+    Input that cannot be read on (not UTF-8, a line longer than InvokeEndpoint takes, a read error) ends the
+    records and is kept in ``error``, for the run to raise once the records before it are sent: the batch being
+    gathered would otherwise be lost with them."""
 
     def __init__(self, stream: IO[bytes], name: str, skip_header: bool) -> None:
         self.stream, self.name, self.skip_header = stream, name, skip_header
         self.consumed = 0
         self.total: int | None = None
+        self.error: CliError | None = None
         try:
             info = os.fstat(stream.fileno())
             if stat.S_ISREG(info.st_mode):
@@ -112,16 +127,32 @@ class Records:
             pass
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
+        number = 0
         try:
-            for number, raw in enumerate(self.stream, start=1):
+            while raw := self.stream.readline(READ_LIMIT):
+                number += 1
                 self.consumed += len(raw)
+                self._check_length(number, raw)
                 if self.skip_header and number == 1:
                     continue
                 line = self._decode(number, raw).rstrip("\r\n")
                 if line.strip():
                     yield number, line
         except OSError as exc:
-            raise CliError(f"cannot read {self.name}: {exc.strerror or exc}.", EXIT_USAGE) from None
+            self.error = CliError(f"cannot read {self.name}: {exc.strerror or exc}.", EXIT_USAGE)
+        except CliError as exc:
+            self.error = exc
+
+    def _check_length(self, number: int, raw: bytes) -> None:
+        record = raw.rstrip(b"\r\n")
+        if number == 1:
+            record = record.removeprefix(codecs.BOM_UTF8)
+        if len(record) > MAX_BODY_BYTES:
+            raise CliError(
+                f"{self.name}, line {number}: more than {MAX_BODY_BYTES} bytes (6 MiB), the most InvokeEndpoint takes "
+                "in one request, so this record can never be sent; write one record per line.",
+                EXIT_USAGE,
+            )
 
     def _decode(self, number: int, raw: bytes) -> str:
         try:
@@ -162,8 +193,11 @@ class Output:
         if path is not None:
             _check_writable(path)
 
-    def write(self, row: dict[str, Any]) -> None:
-        self._open().write(json.dumps(row, separators=(",", ":")) + "\n")
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """One request's rows, flushed at once: a run stopped later (Ctrl-C, a kill) keeps every answered row."""
+        stream = self._open()
+        stream.write("".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows))
+        stream.flush()
 
     def complete(self) -> None:
         self._open()
@@ -221,11 +255,15 @@ def _in_lines(message: str, lines: list[int]) -> str:
 
 
 class Invoker:
-    def __init__(self, runtime: Any, args: argparse.Namespace, content_type: str) -> None:
-        self.runtime, self.args, self.content_type = runtime, args, content_type
+    def __init__(
+        self, runtime: Any, args: argparse.Namespace, content_type: str, write: Callable[[list[dict[str, Any]]], None]
+    ) -> None:
+        self.runtime, self.args, self.content_type, self.write = runtime, args, content_type, write
         self.failures: list[tuple[int, str]] = []
         self.answered = 0
         self.explained = 0
+        self.last_line = 0
+        """The last line answered or failed: every record up to it is settled, as records go in order."""
 
     def call(self, lines: list[str]) -> Any:
         kwargs: dict[str, Any] = {
@@ -242,7 +280,10 @@ class Invoker:
             kwargs["TargetVariant"] = self.args.variant
         return self.runtime.invoke_endpoint(**kwargs)
 
-    def batch(self, batch: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    def batch(self, batch: list[tuple[int, str]]) -> None:
+        """Send the batch; ``write`` each answered request's rows as it is answered. A batch retried record by
+        record writes each record's row when it comes, so that rows answered before a Ctrl-C are not lost with the
+        batch; and a row counts as answered (``answered``, ``last_line``) once written, not before."""
         from botocore.exceptions import ClientError
 
         try:
@@ -250,21 +291,24 @@ class Invoker:
         except _Miscounted as exc:
             # A model without an explainer answered another number of lines than it was sent: which answer belongs
             # to which record is unknown, so each record is asked alone, and one still miscounted fails.
-            if len(batch) > 1:
-                return [row for one in batch for row in self.batch([one])]
-            self.fail(batch[0][0], str(exc))
-            return []
+            failure = str(exc)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", ""), error.get("Message", str(exc))
             if code not in RECORD_ERRORS or REQUEST_ERRORS.search(message):
                 raise
-            if len(batch) > 1:
-                return [row for one in batch for row in self.batch([one])]
-            self.fail(batch[0][0], f"{code}: {message}")
-            return []
-        self.answered += len(rows)
-        return rows
+            failure = f"{code}: {message}"
+        else:
+            self.write(rows)
+            self.answered += len(rows)
+            self.last_line = batch[-1][0]
+            return
+        if len(batch) > 1:
+            for one in batch:
+                self.batch([one])
+            return
+        self.last_line = batch[0][0]
+        self.fail(batch[0][0], failure)
 
     def fail(self, number: int, error: str) -> None:
         error = _in_lines(error, [number])
@@ -281,7 +325,7 @@ class Invoker:
 
     def split(self, batch: list[tuple[int, str]], response: Any) -> list[dict[str, Any]]:
         body = response["Body"].read().decode()
-        if response["ContentType"] != "application/json" or not body.startswith('{"version"'):
+        if response.get("ContentType") != "application/json" or not body.startswith('{"version"'):
             # One record's answer is the whole body (it may span lines); several records get a line each.
             answers = body.splitlines() if len(batch) > 1 else [body] if body.strip() else []
             if len(answers) != len(batch):
@@ -314,8 +358,12 @@ class _Miscounted(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        raise CliError("--batch-size must be at least 1.", EXIT_USAGE)
+    if not 1 <= args.batch_size <= MAX_BATCH:
+        raise CliError(
+            f"--batch-size must be 1 to {MAX_BATCH}: the records of one InvokeEndpoint, whose body holds at most "
+            "6 MiB.",
+            EXIT_USAGE,
+        )
     url = endpoint_url(args, runtime=True)
     out = Output(args.output)
     records = _open_input(args.input, args.header)
@@ -345,38 +393,63 @@ def _run(args: argparse.Namespace, url: str, records: Records, out: Output) -> i
     lines = iter(records)
     first = next(lines, None)
     if first is None:
-        raise CliError("no records in the input: write one record per line (CSV or JSON Lines).")
-    invoker = Invoker(client("sagemaker-runtime", url, args.region), args, _content_type(args, first[1]))
+        raise records.error or CliError("no records in the input: write one record per line (CSV or JSON Lines).")
+    invoker = Invoker(client("sagemaker-runtime", url, args.region), args, _content_type(args, first[1]), out.write)
     started = time.perf_counter()
-    done = 0
-    with (
-        Progress(
-            TextColumn("[bold]invoke[/] " + args.endpoint),
-            BarColumn(),
-            TaskProgressColumn(),  # the share of the input read; blank for a stream, whose size is unknown
-            TextColumn("records: {task.fields[records]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as progress,
-        translated_errors(url, runtime=True),
-    ):
-        task = progress.add_task("records", total=records.total, records=0)
-        for batch in _batches(itertools.chain([first], lines), args.batch_size):
-            for row in invoker.batch(batch):
-                out.write(row)
-            done += len(batch)
-            progress.update(task, completed=records.consumed, records=done)
-    out.complete()
+    interrupted = False
+    try:
+        with (
+            Progress(
+                TextColumn("[bold]invoke[/] " + args.endpoint),
+                BarColumn(),
+                TaskProgressColumn(),  # the share of the input read; blank for a stream, whose size is unknown
+                TextColumn("records: {task.fields[records]}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=not err.is_terminal,
+            ) as progress,
+            translated_errors(url, runtime=True),
+        ):
+            task = progress.add_task("records", total=records.total, records=0)
+
+            def write(rows: list[dict[str, Any]]) -> None:  # the bar moves with each request, retried records too
+                out.write(rows)
+                settled = invoker.answered + len(rows) + len(invoker.failures)
+                progress.update(task, completed=records.consumed, records=settled)
+
+            invoker.write = write
+            for batch in _batches(itertools.chain([first], lines), args.batch_size):
+                invoker.batch(batch)
+                progress.update(task, completed=records.consumed, records=invoker.answered + len(invoker.failures))
+    except KeyboardInterrupt:
+        interrupted = True
+    if not interrupted and records.error is None:
+        out.complete()
     for number, message in invoker.failures:
         err.print(f"line {number}: {message}", markup=False, highlight=False, soft_wrap=True)
-    ok = done - len(invoker.failures)
+    if records.error is not None and not interrupted:
+        raise records.error
+    done = invoker.answered + len(invoker.failures)
     what = f"{invoker.explained} explained" if args.explain else "predictions only"
     where = f" to {args.output}" if args.output else ""
     failed = f"; {len(invoker.failures)} failed" if invoker.failures else ""
+    seconds = time.perf_counter() - started
+    took = f"in {seconds:.1f} s{where}"
+    if interrupted:
+        if done:
+            settled = f"up to line {invoker.last_line}: {invoker.answered} of {plural(done, 'record')} answered"
+            err.print(
+                f"Interrupted {settled} ({what}){failed} {took}; the records after it were not answered.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            err.print(f"Interrupted after {seconds:.1f} s, before any record was answered.", highlight=False)
+        return EXIT_INTERRUPTED
     err.print(
-        f"{ok} of {plural(done, 'record')} answered ({what}){failed} in {time.perf_counter() - started:.1f} s{where}.",
+        f"{invoker.answered} of {plural(done, 'record')} answered ({what}){failed} {took}.",
         highlight=False,
+        soft_wrap=True,
     )
     return EXIT_RECORDS_FAILED if invoker.failures else 0

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from openclarify.commands.common import CliError, add_server_arguments, client, endpoint_url, translated_errors
+from openclarify.commands.common import (
+    EXIT_REFUSED,
+    CliError,
+    add_server_arguments,
+    client,
+    endpoint_url,
+    translated_errors,
+)
 
 EXIT_NOT_EXPLAINABLE = 1
 WAIT = {"Delay": 1, "MaxAttempts": 300}
@@ -73,9 +80,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from openclarify.errors import ValidationException
+    from openclarify.runtimes.registry import BUILTIN_IMAGES, is_remote
     from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckRequest, PrecheckService, Target
 
-    if args.image and not args.model_data and not args.image.startswith(("http://", "https://")):
+    if args.image and not is_remote(args.image) and args.image not in BUILTIN_IMAGES:
+        raise CliError(
+            f"--image {args.image!r} is neither a built-in runtime ({', '.join(BUILTIN_IMAGES)}) nor the http(s) URL "
+            "of a running model container."
+        )
+    if args.image and not args.model_data and not is_remote(args.image):
         raise CliError("--image needs --model-data PATH (the model file the runtime loads).")
     if args.model_data and not args.image:
         raise CliError("--model-data goes with --image.")
@@ -87,8 +100,15 @@ def run(args: argparse.Namespace) -> int:
             f"--create {args.create!r} is not a valid SageMaker name: 1 to 63 letters, digits and hyphens, starting "
             "and ending with a letter or digit."
         )
-    records = _read_records(args.records)
+    limits = PrecheckLimits(
+        total_seconds=args.timeout, request_timeout_seconds=min(args.timeout, 60.0), timeout_hint="--timeout"
+    )
+    records = _read_records(args.records, limits.max_sample_bytes)
     url = endpoint_url(args)
+    if args.create is not None:
+        # Before the check, which takes a while, and before anything is created: a name in use would otherwise
+        # fail at CreateEndpoint, after CreateModel and CreateEndpointConfig.
+        _check_free(args, url)
     if args.model:
         container = _describe_model(args.model, url, args.region)
         image = container.get("Image", "")
@@ -106,9 +126,7 @@ def run(args: argparse.Namespace) -> int:
     service = PrecheckService(
         model_roots=roots,
         hosts=HostPolicy(("*",)),  # the user's own machine: any container they can reach
-        limits=PrecheckLimits(
-            total_seconds=args.timeout, request_timeout_seconds=min(args.timeout, 60.0), timeout_hint="--timeout"
-        ),
+        limits=limits,
     )
     request = PrecheckRequest(
         target=target,
@@ -122,16 +140,22 @@ def run(args: argparse.Namespace) -> int:
     except ValidationException as exc:
         raise CliError(exc.message) from None
 
-    created = None
+    created, failure = None, None
     if args.create and report.ok:
-        created = _create(args, report, url)
+        try:
+            created = _create(args, report, url)
+        except CliError as exc:  # shown after the report: its findings and config are what the user ran this for
+            failure = exc
     if args.format == "json":
         payload = report.as_dict()
         if created:
             payload["endpoint"] = created
         print(json.dumps(payload, indent=2))
     else:
-        _print_text(target.describe(), report, args, created)
+        _print_text(target.describe(), report, args, created, failure is not None)
+    if failure is not None:
+        sys.stdout.flush()  # the report before the error, when both go to one terminal or file
+        raise failure
     if not report.ok:
         if args.create:
             print(f"openclarify: not creating {args.create}: the container cannot be explained as is.", file=sys.stderr)
@@ -139,15 +163,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_records(path: Path | None) -> bytes:
+def _read_records(path: Path | None, limit: int) -> bytes:
+    """At most ``limit`` bytes, the most the check takes, plus one to tell a larger input: /dev/zero, or a big
+    file given by mistake, is refused without being read into memory."""
     if path is None:
-        if sys.stdin.isatty():
+        if sys.stdin is None or sys.stdin.isatty():
             raise CliError("give sample records with --records FILE or on stdin (a few CSV or JSON Lines records).")
-        return sys.stdin.buffer.read()
+        name = "stdin"
+        read = sys.stdin.buffer.read
+    else:
+        name = str(path)
     try:
-        return path.read_bytes()
+        if path is None:
+            records = read(limit + 1)
+        else:
+            with path.open("rb") as stream:
+                records = stream.read(limit + 1)
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}.") from None
+        raise CliError(f"cannot read {name}: {exc.strerror or exc}.") from None
+    if len(records) > limit:
+        raise CliError(
+            f"{name} holds more than {limit} bytes (1 MiB), the most the pre-check takes: a few dozen records are "
+            "enough."
+        )
+    return records
 
 
 def _local_path(model_data: str) -> Path:
@@ -169,35 +208,99 @@ def _describe_model(name: str, url: str, region: str | None) -> dict[str, Any]:
     return dict(containers[0])
 
 
+def _check_free(args: argparse.Namespace, url: str) -> None:
+    """Refuse ``--create NAME`` when a model (unless ``--model`` names it), endpoint config or endpoint NAME
+    exists: SageMaker refuses to create one twice."""
+    name = args.create
+    sm = client("sagemaker", url, args.region)
+    kinds = [] if args.model else [("model", sm.describe_model, "ModelName")]
+    kinds.append(("endpoint config", sm.describe_endpoint_config, "EndpointConfigName"))
+    kinds.append(("endpoint", sm.describe_endpoint, "EndpointName"))
+    taken = [kind for kind, describe, parameter in kinds if _exists(describe, parameter, name, url)]
+    if taken:
+        raise CliError(
+            f"--create {name}: {_listed(taken)} {name} already {'exists' if len(taken) == 1 else 'exist'} on {url}. "
+            "Pick another NAME, or delete what is there first.",
+            EXIT_REFUSED,
+        )
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _exists(describe: Any, parameter: str, name: str, url: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    with translated_errors(url):
+        try:
+            describe(**{parameter: name})
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ValidationException" and "could not find" in error.get("Message", "").lower():
+                return False
+            raise
+    return True
+
+
 def _create(args: argparse.Namespace, report: Any, url: str) -> str:
+    """Model (unless ``--model``), endpoint config and endpoint NAME, InService. When a create call fails (a name
+    taken since :func:`_check_free`, a refused config), what this run created before it is deleted again, so that
+    running it once more does not fail on its own leftovers."""
     from botocore.exceptions import WaiterError
 
     name = args.create
     sm = client("sagemaker", url, args.region)
+    created: list[tuple[str, Any, str]] = []  # (what, delete call, its name parameter), in the order made
+    try:
+        with translated_errors(url):
+            model = args.model
+            if model is None:
+                sm.create_model(ModelName=name, PrimaryContainer=report.container)
+                created.append(("model", sm.delete_model, "ModelName"))
+                model = name
+            variant = {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1}
+            sm.create_endpoint_config(
+                EndpointConfigName=name,
+                ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}],
+                ExplainerConfig=report.explainer_config,
+            )
+            created.append(("endpoint config", sm.delete_endpoint_config, "EndpointConfigName"))
+            sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    except CliError as exc:
+        raise CliError(f"endpoint {name} not created: {exc.message}{_undo(created, name, url)}", exc.code) from None
     with translated_errors(url):
-        model = args.model
-        if model is None:
-            sm.create_model(ModelName=name, PrimaryContainer=report.container)
-            model = name
-        variant = {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1}
-        sm.create_endpoint_config(
-            EndpointConfigName=name,
-            ProductionVariants=[{**variant, "InstanceType": "ml.m5.large"}],
-            ExplainerConfig=report.explainer_config,
-        )
-        sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
         try:
             sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=WAIT)
         except WaiterError:
+            # Kept, as SageMaker keeps a Failed endpoint: DescribeEndpoint's FailureReason stays readable.
             reason = sm.describe_endpoint(EndpointName=name).get("FailureReason", "no reason given")
             raise CliError(f"endpoint {name} did not reach InService: {reason}", EXIT_NOT_EXPLAINABLE) from None
     return name
 
 
+def _undo(created: list[tuple[str, Any, str]], name: str, url: str) -> str:
+    """Delete what a failed ``--create`` made, newest first; what it says about that, to end the error with."""
+    left = []
+    for what, delete, parameter in reversed(created):
+        try:
+            with translated_errors(url):
+                delete(**{parameter: name})
+        except CliError:
+            left.append(what)
+    if not created:
+        return ""
+    if left:
+        them = "it" if len(left) == 1 else "them"
+        return f" The {_listed(left[::-1])} {name} this run created could not be deleted: delete {them} before a rerun."
+    made = [what for what, _, _ in created]
+    return f" The {_listed(made)} {name} this run created {'was' if len(made) == 1 else 'were'} deleted again."
+
+
 MARKS = {"ok": "ok   ", "warn": "warn ", "error": "error"}
 
 
-def _print_text(target: str, report: Any, args: argparse.Namespace, created: str | None) -> None:
+def _print_text(target: str, report: Any, args: argparse.Namespace, created: str | None, failed: bool) -> None:
     print(f"Pre-check of {target}")
     for finding in report.findings:
         print(f"  {MARKS.get(finding.level, finding.level)} {finding.message}")
@@ -231,7 +334,7 @@ def _print_text(target: str, report: Any, args: argparse.Namespace, created: str
         print(f"Not explainable: {'; '.join(report.not_explainable)} (the errors above say why).")
     if created:
         print(f"Created model, endpoint config and endpoint {created}: InService.")
-    else:
+    elif not failed:  # the error on stderr says what became of --create
         print("Pass --create NAME to deploy it.")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.util
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from openclarify.app import UnsafeBinding
     from openclarify.app import run as run_server
-    from openclarify.settings import SettingError, Settings
+    from openclarify.settings import SECRETS, SettingError, Settings
 
     overrides = {field: getattr(args, field) for field, _, _ in options()}
     if overrides["model_roots"]:
@@ -160,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(**overrides)
     except SettingError as exc:
-        source = exc.source or f"{flag_name(exc.setting)} {getattr(args, exc.setting, '')}".rstrip()
+        value = "" if exc.setting in SECRETS else getattr(args, exc.setting, "")
+        source = exc.source or f"{flag_name(exc.setting)} {value}".rstrip()
         raise CliError(f"invalid setting {source}: {exc.reason}. See 'openclarify serve --help'.", EXIT_USAGE) from None
     if settings.ray:
         try:
@@ -175,10 +177,30 @@ def run(args: argparse.Namespace) -> int:
         run_server(settings)
     except (UnsafeBinding, RaySetupError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    except _database_errors(settings) as exc:  # a PostgreSQL server that is down, refuses us, or has no such database
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CliError(f"cannot open the database of {flag_name('database_url')}: {reason}", EXIT_USAGE) from None
     except OSError as exc:  # whatever check_can_serve did not foresee, e.g. an unreadable credentials file
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot start the server: {exc.strerror or exc}{where}.", EXIT_USAGE) from None
     return 0
+
+
+def _uses_postgres(settings: Settings) -> bool:
+    from openclarify.store.postgres import is_postgres_url
+
+    return is_postgres_url(settings.database_url or "")
+
+
+def _database_errors(settings: Settings) -> tuple[type[Exception], ...]:
+    """psycopg's errors when the settings name a PostgreSQL database (and psycopg is there), else none."""
+    if not _uses_postgres(settings):
+        return ()
+    try:
+        import psycopg
+    except ImportError:  # refused by check_can_serve; this runs for whatever exception the start raised
+        return ()
+    return (psycopg.Error,)
 
 
 def check_can_serve(settings: Settings) -> None:
@@ -187,11 +209,24 @@ def check_can_serve(settings: Settings) -> None:
     which docs/cli.md keeps for "no server answered"."""
     from openclarify.app import is_loopback
 
+    named = settings.credentials_file
+    if named is not None and not named.is_file():
+        # Read only when present, as the default <data-dir>/credentials is: a file named but missing would
+        # quietly leave the server without authentication.
+        what = "is not a file" if named.exists() else "does not exist"
+        raise CliError(
+            f"credentials file {named} {what}: pass --credentials-file (or set {env_name('credentials_file')} to) a "
+            "file of AKID:SECRET lines, or leave it out."
+        )
     try:
         keys = settings.resolved_access_keys()
     except ValueError as exc:
         path = settings.credentials_file or settings.data_dir / "credentials"
         raise CliError(f"credentials file {path}: {exc}.", EXIT_USAGE) from None
+    if _uses_postgres(settings) and importlib.util.find_spec("psycopg") is None:
+        raise CliError(
+            f"{flag_name('database_url')} postgresql://… needs psycopg: pip install 'openclarify[postgres]'."
+        )
     if settings.database_url is None:  # the default SQLite database, in the data directory
         fix = f"Pass --data-dir (or set {env_name('data_dir')} to) a directory you can write."
         try:
