@@ -389,9 +389,10 @@ def _fields(fields: dict[str, Any]) -> str:
 
 
 def model_error(exc: ModelError) -> str:
+    """The model's failure, without a closing period: callers end their sentence with one."""
     if exc.original_status_code is not None:
         return f"HTTP {exc.original_status_code}: {quote((exc.original_message or '').strip())}"
-    return exc.message.strip()
+    return exc.message.strip().rstrip(".")
 
 
 def _message(exc: Exception) -> str:
