@@ -146,7 +146,7 @@ def test_an_invalid_create_name_is_refused_before_the_check(records_file):
 
 def test_an_unknown_image_is_a_usage_error(records_file, server):
     done = cli("--image", "openclarify/bogus", "--model-data", str(records_file), "--records", str(records_file))
-    assert done.returncode == 2 and "not a built-in runtime" in done.stderr
+    assert done.returncode == 2 and "neither a built-in runtime" in done.stderr
     response = post(server, {"image": "openclarify/bogus", "records": "1,2\n"})
     assert response.status_code == 400 and "not a built-in runtime" in response.json()["findings"][0]["message"]
 
