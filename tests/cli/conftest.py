@@ -23,9 +23,12 @@ def cli(
     stdin: str | bytes | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60,
+    bounded: bool = False,
 ) -> subprocess.CompletedProcess:
     """``openclarify ARGS`` with none of the caller's AWS_ or OPENCLARIFY_ variables; ``url`` goes in
-    ``$AWS_ENDPOINT_URL_SAGEMAKER``. Text in and out, unless ``stdin`` is bytes."""
+    ``$AWS_ENDPOINT_URL_SAGEMAKER``. Text in and out, unless ``stdin`` is bytes. ``bounded`` gives the command at most
+    1 GiB of address space, so one reading without bound fails with MemoryError at once instead of taking the
+    machine's memory."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
     clean["COLUMNS"] = "200"
     if url:
@@ -37,7 +40,14 @@ def cli(
         text=not isinstance(stdin, bytes),
         env={**clean, **(env or {})},
         timeout=timeout,
+        preexec_fn=_limited_memory if bounded else None,
     )
+
+
+def _limited_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
 def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:

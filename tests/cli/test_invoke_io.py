@@ -83,14 +83,6 @@ def test_predictions_are_numbers_without_an_explainer_too(cli_server, plain_endp
             assert all(isinstance(r["prediction"], float) for r in rows), (endpoint, batch_size, rows)
 
 
-def _limited_memory() -> None:
-    """In the child: at most 1 GiB of address space, so that a command reading without bound fails with
-    MemoryError at once instead of taking the machine's memory."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-
-
 def test_a_line_longer_than_a_request_can_hold_stops_the_run_after_the_records_before_it(
     cli_server, explained_endpoint, tmp_path
 ):
@@ -105,16 +97,7 @@ def test_a_line_longer_than_a_request_can_hold_stops_the_run_after_the_records_b
     assert f"{source}, line 3: more than {MAX_BODY_BYTES} bytes" in message
     assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OPENCLARIFY_"))}
-    env["AWS_ENDPOINT_URL_SAGEMAKER"] = cli_server.url
-    endless = subprocess.run(
-        [sys.executable, "-m", "openclarify", "invoke", explained_endpoint, "/dev/zero"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        preexec_fn=_limited_memory,
-    )
+    endless = cli("invoke", explained_endpoint, "/dev/zero", url=cli_server.url, bounded=True)
     assert "/dev/zero, line 1: more than" in one_line_error(endless, 2)
 
 

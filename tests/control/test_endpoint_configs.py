@@ -154,6 +154,21 @@ def test_clarify_semantic_checks_name_the_member(sagemaker, model, edit, member)
     assert f"'explainerConfig.clarifyExplainerConfig.{member}' failed to satisfy constraint: " in error["Message"]
 
 
+def refused_baseline(sagemaker, model: str, baseline_config: dict) -> tuple[str, dict[str, str]]:
+    """CreateEndpointConfig with EXPLAINER's ShapBaselineConfig replaced, which must fail: (its name, the error)."""
+    config = copy.deepcopy(EXPLAINER)
+    config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"] = baseline_config
+    name = unique("cfg")
+    error = client_error(
+        sagemaker.create_endpoint_config,
+        EndpointConfigName=name,
+        ProductionVariants=[variant(model)],
+        ExplainerConfig=config,
+    )
+    assert error["Code"] == "ValidationException"
+    return name, error
+
+
 @pytest.mark.parametrize(
     ("baseline", "words"),
     [
@@ -168,19 +183,7 @@ def test_clarify_semantic_checks_name_the_member(sagemaker, model, edit, member)
     ],
 )
 def test_a_jsonlines_baseline_no_model_can_read_is_refused_naming_the_problem(sagemaker, model, baseline, words):
-    config = copy.deepcopy(EXPLAINER)
-    config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"] = {
-        "MimeType": "application/jsonlines",
-        "ShapBaseline": baseline,
-    }
-    name = unique("cfg")
-    error = client_error(
-        sagemaker.create_endpoint_config,
-        EndpointConfigName=name,
-        ProductionVariants=[variant(model)],
-        ExplainerConfig=config,
-    )
-    assert error["Code"] == "ValidationException"
+    name, error = refused_baseline(sagemaker, model, {"MimeType": "application/jsonlines", "ShapBaseline": baseline})
     assert (
         "'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig.shapBaseline' failed to satisfy "
         "constraint: Member must be valid baseline data (ShapBaseline cannot be parsed as application/jsonlines: "
@@ -240,16 +243,7 @@ def test_variant_rules(sagemaker, model):
 def test_a_baseline_uri_that_is_neither_a_url_aws_takes_nor_a_local_path_is_refused_at_once(sagemaker, model, uri):
     # AWS's Url pattern takes https:// and s3://; here a file:// URI or a local path too (docs/invocations.md). Anything
     # else is refused when the config is created, as AWS refuses it, not when an endpoint deploys it.
-    config = copy.deepcopy(EXPLAINER)
-    config["ClarifyExplainerConfig"]["ShapConfig"]["ShapBaselineConfig"] = {"ShapBaselineUri": uri}
-    name = unique("cfg")
-    error = client_error(
-        sagemaker.create_endpoint_config,
-        EndpointConfigName=name,
-        ProductionVariants=[variant(model)],
-        ExplainerConfig=config,
-    )
-    assert error["Code"] == "ValidationException"
+    _, error = refused_baseline(sagemaker, model, {"ShapBaselineUri": uri})
     assert (
         "at 'explainerConfig.clarifyExplainerConfig.shapConfig.shapBaselineConfig.shapBaselineUri' failed to "
         in (error["Message"])
