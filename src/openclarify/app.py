@@ -134,7 +134,7 @@ def build_app(
             loopback_only=is_loopback(settings.host),
             trusted_hosts=settings.trusted_hosts,
         ),
-        Middleware(BodyLimitMiddleware),
+        Middleware(BodyLimitMiddleware, max_seconds=settings.invoke_deadline_seconds),
         Middleware(SigV4Middleware, verifier=components.verifier),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

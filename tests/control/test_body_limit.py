@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
@@ -109,3 +110,21 @@ def test_a_client_that_leaves_mid_body_is_no_server_error(tmp_path, model_root, 
     log = live.log()
     assert "disconnected before sending its whole body" in log
     assert "ERROR" not in log and "Traceback" not in log
+
+
+@pytest.mark.parametrize("path", ["/", "/endpoints/any/invocations"])
+def test_a_body_that_does_not_arrive_within_the_deadline_is_refused(tmp_path, model_root, path):
+    # A client that sends its headers and a little of its body, then stalls, held the request open for good.
+    live = LiveServer(tmp_path / "server", [model_root], env={"OPENCLARIFY_INVOKE_DEADLINE_SECONDS": "1.5"}).start()
+    try:
+        parsed = urlparse(live.url)
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=10) as connection:
+            head = f"POST {path} HTTP/1.1\r\nHost: {parsed.netloc}\r\nContent-Length: 100\r\n"
+            connection.sendall((head + "X-Amz-Target: SageMaker.ListModels\r\n\r\n" + "123456789").encode())
+            started = time.monotonic()
+            answer = connection.recv(65536).decode()
+            waited = time.monotonic() - started
+    finally:
+        live.stop()
+    assert answer.startswith("HTTP/1.1 400") and "did not arrive within 1.5 seconds" in answer, answer
+    assert 1.0 < waited < 5.0

@@ -1,12 +1,17 @@
-"""A bound on every request body, enforced as it arrives: before authentication and before any handler reads it.
+"""A bound on every request body, in bytes and in time, enforced as it arrives: before authentication and before any
+handler reads it.
 
 InvokeEndpoint's Body is at most 6 MiB (spec §3.1) and no control-plane input comes near that, so every route shares
 the bound. A declared Content-Length past it is refused before a byte is read; a body sent without one (chunked) is
 counted as it streams and refused at the first chunk past the bound. Without this the server buffered whatever it was
-sent: a 500 MB body, unauthenticated, grew it by about 1 GB before the 403.
+sent: a 500 MB body, unauthenticated, grew it by about 1 GB before the 403. A body must also arrive within the
+invocation deadline: a client that sent its headers and then trickled or stalled held the request open for good.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,9 +21,10 @@ from openclarify.wire import awsjson
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, max_seconds: float = 60.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,12 +34,19 @@ class BodyLimitMiddleware:
         if declared is not None and declared > self.max_bytes:
             await _refuse(self._too_large(scope, declared), scope, receive, send)
             return
-        seen = 0
+        seen, whole = 0, False
+        until = time.monotonic() + self.max_seconds
 
         async def bounded() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, whole
+            if whole:  # later calls wait for a disconnect, for as long as the answer takes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(until - time.monotonic(), 0.0))
+            except TimeoutError:
+                raise self._too_slow(scope) from None
             if message["type"] == "http.request":
+                whole = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     # A ServiceError: the handlers answer it as any bad input, and one raised while the authentication
@@ -54,6 +67,10 @@ class BodyLimitMiddleware:
             if started:
                 raise
             await _refuse(exc, scope, receive, send)
+
+    def _too_slow(self, scope: Scope) -> ServiceError:
+        message = f"The request body did not arrive within {self.max_seconds:g} seconds."
+        return ValidationError(message) if scope["path"].endswith("/invocations") else ValidationException(message)
 
     def _too_large(self, scope: Scope, size: int, streamed: bool = False) -> ServiceError:
         runtime = scope["path"].endswith("/invocations")
