@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
@@ -575,3 +576,14 @@ def test_an_over_long_header_is_refused_in_aws_words(sagemaker_runtime, xgb_endp
         f"1 validation error detected: Value '{expression}' at 'enableExplanations' failed to satisfy constraint: "
         "Member must have length less than or equal to 64"
     )
+
+
+def test_a_header_sent_as_utf_8_is_read_as_utf_8(server, xgb_endpoint):
+    # ASGI hands header bytes over as latin-1: a UTF-8 expression was echoed back as mojibake ("Ã©").
+    answer = httpx.post(
+        f"{server.url}/endpoints/{xgb_endpoint}/invocations",
+        content=b"0.1,0.2,0.3,0.4,0.5",
+        headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Enable-Explanations": "é".encode()},
+    )
+    assert answer.status_code == 400
+    assert "'é'" in answer.json()["Message"] and "Ã" not in answer.json()["Message"], answer.text

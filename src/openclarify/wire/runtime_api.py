@@ -60,6 +60,7 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
                 value = request.headers.get(header)
                 if value is None:
                     continue
+                value = _text(value)
                 if len(value) > limit:
                     # In AWS's words: the value quoted, at the member's lowerCamelCase name.
                     raise ValidationError(
@@ -87,6 +88,16 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
         return Response(answer.body, 200, headers, background=_after(answer.after))
 
     return endpoint
+
+
+def _text(value: str) -> str:
+    """A header's text. ASGI hands header bytes over as latin-1; a client that sent UTF-8 (an EnableExplanations
+    expression with an "é", say) meant those characters, and its value would otherwise be echoed as "Ã©". Bytes
+    that are not UTF-8 stay as latin-1 read them."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _camel(member: str) -> str:
