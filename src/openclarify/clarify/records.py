@@ -283,7 +283,7 @@ def to_float_matrix(records: Sequence[Record], what: str = "Record") -> np.ndarr
                     f"{what} {i + 1}, column {j + 1}: {json.dumps(value)} is not a number; "
                     "this model needs numeric features."
                 )
-            matrix[i, j] = _float(value, what, i, j)
+            matrix[i, j] = finite_float(value, what, i, j)
     return matrix
 
 
@@ -292,10 +292,12 @@ def require_float_range(records: Sequence[Record], what: str = "Record") -> None
     for i, record in enumerate(records):
         for j, value in enumerate(record):
             if isinstance(value, int):
-                _float(value, what, i, j)
+                finite_float(value, what, i, j)
 
 
-def _float(value: int | float | str, what: str, i: int, j: int) -> float:
+def finite_float(value: int | float | str, what: str, i: int, j: int) -> float:
+    """``float(value)`` for cell ``j`` of row ``i``; an integer past a double's range is a ValidationError naming
+    them (``what`` names the rows: "Record", "Baseline row", ...)."""
     try:
         return float(value)
     except OverflowError:  # only an int: float("1e999") and JSON's 1e999 are inf, but float(10**400) raises

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from openclarify.clarify.records import Record, is_number_text
+from openclarify.clarify.records import Record, finite_float, is_number_text
 from openclarify.errors import ValidationError, ValidationException
 
 # The ClarifyTextLanguage enum, in service-model order (spec §1.1).
@@ -317,10 +317,4 @@ def _number(value: Any, i: int, j: int) -> float:
         ok = not isinstance(value, str) or is_number_text(value)
     if not ok:
         raise ValidationError(f"Row {i + 1}, column {j + 1}: {value!r} is not a number, but the column is numerical.")
-    try:
-        return float(value)
-    except OverflowError:  # an integer past a double's range: the client's value, not the server's failure
-        raise ValidationError(
-            f"Row {i + 1}, column {j + 1}: an integer of {len(str(abs(value)))} digits is not a finite number as a "
-            "64-bit float, but the column is numerical."
-        ) from None
+    return finite_float(value, "Row", i, j)

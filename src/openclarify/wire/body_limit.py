@@ -69,15 +69,23 @@ class BodyLimitMiddleware:
             await _refuse(exc, scope, receive, send)
 
     def _too_slow(self, scope: Scope) -> ServiceError:
-        message = f"The request body did not arrive within {self.max_seconds:g} seconds."
-        return ValidationError(message) if scope["path"].endswith("/invocations") else ValidationException(message)
+        return _bad_body(scope, f"The request body did not arrive within {self.max_seconds:g} seconds.")
 
     def _too_large(self, scope: Scope, size: int, streamed: bool = False) -> ServiceError:
-        runtime = scope["path"].endswith("/invocations")
-        what = "InvokeEndpoint accepts" if runtime else "this server accepts"
+        what = "InvokeEndpoint accepts" if _is_runtime(scope) else "this server accepts"
         size_text = f"more than {self.max_bytes}" if streamed else str(size)
         message = f"The request body is {size_text} bytes; {what} at most {self.max_bytes} bytes (6 MiB)."
-        return ValidationError(message) if runtime else ValidationException(message)
+        return _bad_body(scope, message)
+
+
+def _is_runtime(scope: Scope) -> bool:
+    return scope["path"].endswith("/invocations")
+
+
+def _bad_body(scope: Scope, message: str) -> ServiceError:
+    """Bad input in the words of the API the request was for: ValidationError on the runtime, ValidationException on
+    the control plane and the rest."""
+    return ValidationError(message) if _is_runtime(scope) else ValidationException(message)
 
 
 def _content_length(scope: Scope) -> int | None:
