@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
+import httpx
 from tests.cli.conftest import N_FEATURES, cli, one_line_error
 
 GOOD = ",".join(["0.5"] * N_FEATURES)
@@ -134,3 +136,32 @@ def test_an_interrupted_run_keeps_the_rows_answered_while_a_batch_is_retried_rec
     last = re.search(r"^Interrupted up to line (\d+): (\d+) of (\d+) records answered", stderr, re.M)
     assert last, stderr
     assert int(last.group(1)) == lines[-1] and int(last.group(2)) == len(lines) and int(last.group(3)) == len(lines) + 1
+
+
+def test_batches_are_cut_to_what_one_request_can_hold(cli_server, plain_endpoint, tmp_path):
+    """Twelve records of 0.8 MB each are 9.6 MB, more than one InvokeEndpoint takes, though --batch-size allows them
+    all: the command sends them in requests under 6 MiB, every record answered, none sent twice. They used to go as
+    one body the server refused, and then again one by one."""
+    from openclarify.commands.invoke import MAX_BODY_BYTES
+
+    # A long but valid CSV number: 0.5 written with 100 000 zeros after it.
+    wide = "0.5" + "0" * 100_000
+    record = ",".join([wide] * N_FEATURES)
+    source = tmp_path / "wide.csv"
+    source.write_text(f"{record}\n" * 12)
+    assert source.stat().st_size > MAX_BODY_BYTES
+    before = _invocations(cli_server)
+    result = cli("invoke", plain_endpoint, str(source), url=cli_server.url)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["line"] for row in rows] == list(range(1, 13))
+    assert len({row["prediction"] for row in rows}) == 1
+    # Seven records (5.6 MB) fit in a request, the eighth would not: two requests.
+    assert _invocations(cli_server) - before == {"200": 2}
+
+
+def _invocations(server) -> Counter:
+    """InvokeEndpoint requests the server has answered, by HTTP status (its Prometheus counter)."""
+    text = httpx.get(f"{server.url}/metrics").text
+    found = re.findall(r'^openclarify_requests_total\{operation="InvokeEndpoint",status="(\d+)"\} (\S+)$', text, re.M)
+    return Counter({status: int(float(count)) for status, count in found})

@@ -227,9 +227,24 @@ def _check_writable(path: Path) -> None:
         raise CliError(f"cannot write {path}: permission denied. {fix}")
 
 
-def _batches(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
-    it = iter(records)
-    while batch := list(itertools.islice(it, size)):
+def _batches(
+    records: Iterable[tuple[int, str]], size: int, max_bytes: int = MAX_BODY_BYTES
+) -> Iterator[list[tuple[int, str]]]:
+    """The records in batches of at most ``size`` records whose body (the lines joined by line breaks) is at most
+    ``max_bytes``: a batch past InvokeEndpoint's limit would be refused whole and then sent again record by record."""
+    batch: list[tuple[int, str]] = []
+    body = 0
+    for record in records:
+        length = len(record[1].encode())
+        if batch and body + 1 + length > max_bytes:
+            yield batch
+            batch, body = [], 0
+        body += length + (1 if batch else 0)
+        batch.append(record)
+        if len(batch) == size:  # sent now, not when the next record arrives: a stream may pause between records
+            yield batch
+            batch, body = [], 0
+    if batch:
         yield batch
 
 
