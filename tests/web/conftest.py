@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ LONG_NAME = "plain-endpoint-whose-name-is-as-long-as-sagemaker-allows-000063"
 LONG_CONFIG_NAME = "plain-config-whose-name-is-as-long-as-sagemaker-allows-00000063"
 LONG_MODEL_NAME = "plain-model-whose-name-is-as-long-as-sagemaker-allows-000000063"
 CREATING_PREFIX = "web-creating-"
+GATED_PREFIX = "web-gated-"
 HELD_CONFIG_PREFIX = "web-held-config-"
 # A hostname Chromium resolves to the test server (--host-resolver-rules): plain http on a name that is not loopback
 # is not a secure context, so pages opened there have no navigator.clipboard, as over serve --insecure.
@@ -67,17 +69,27 @@ def canned_precheck(components: Any) -> list[Route]:
     return [Route("/-/precheck", endpoint, methods=["POST"])]
 
 
+# Endpoints whose deployment waits for a test to open their gate: Creating until the test says go.
+GATES: dict[str, threading.Event] = {}
+
+
 async def hold_creating(live: LiveEndpoint) -> None:
     """A preparer that never finishes for endpoints named ``web-creating-*``, so they stay Creating, and for
     deployments of configs named ``web-held-config-*``, so an update to one stays Updating; the server cancels the
-    deployment when it stops."""
+    deployment when it stops. An endpoint named in ``GATES`` waits until its gate is set."""
     if live.name.startswith(CREATING_PREFIX) or live.config_name.startswith(HELD_CONFIG_PREFIX):
         await asyncio.Event().wait()
+    gate = GATES.get(live.name)
+    while gate is not None and not gate.is_set():
+        await asyncio.sleep(0.05)
 
 
 class Console:
     def __init__(self, server: BackgroundServer, data_dir: Path, model_root: Path) -> None:
         self.server, self.data_dir, self.model_root = server, data_dir, model_root
+        # The gates hold_creating reads, reached through the fixture: a test module importing this file may get a
+        # second copy of it, with a dict of its own.
+        self.gates = GATES
         self.url = server.url
         self.canned_precheck: bool = server.server.config.app.state.canned_precheck
 

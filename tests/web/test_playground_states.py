@@ -4,10 +4,12 @@ explains no record, and endpoints that are not InService."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from selenium.webdriver.common.by import By
-from tests.web.conftest import invoke_raw, wait_for
+from selenium.webdriver.support.ui import WebDriverWait
+from tests.web.conftest import GATED_PREFIX, N_FEATURES, deploy, invoke_raw, wait_for
 
 
 @pytest.mark.parametrize(
@@ -17,6 +19,9 @@ def test_json_lines_from_an_endpoint_without_an_explainer_are_the_models_answer(
     browser, console_server, plain_endpoint, records
 ):
     browser.get(f"{console_server.url}/endpoints/{plain_endpoint}/playground")
+    # No baseline to prefill from: the empty box says what to type.
+    raw = browser.find_element(By.ID, "raw")
+    assert raw.get_attribute("value") == "" and "One record per line" in raw.get_attribute("placeholder")
     invoke_raw(browser, records, "application/jsonlines")
     assert not browser.find_element(By.ID, "error").is_displayed()
     results = browser.find_element(By.ID, "results").text
@@ -69,3 +74,41 @@ def test_an_endpoint_in_service_has_no_warning(browser, console_server, explaine
     browser.get(f"{console_server.url}/endpoints/{explained_endpoint}/playground")
     assert not browser.find_elements(By.ID, "status-warning")
     assert browser.find_element(By.ID, "invoke").is_enabled()
+
+
+def test_pages_of_a_creating_endpoint_follow_it_into_service(browser, console_server, web_model):
+    """The endpoint page reloads by itself once the endpoint is InService; the playground turns Invoke on in place,
+    keeping a record typed while it waited. Both used to say "reload this page" and stay as they were."""
+    explainer = {"ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": web_model.baseline}}}
+    detail, playground = GATED_PREFIX + "detail", GATED_PREFIX + "playground"
+    for name in (detail, playground):
+        console_server.gates[name] = threading.Event()
+        deploy(console_server, name, web_model.name, explainer, wait=False)
+
+    browser.get(f"{console_server.url}/endpoints/{detail}")
+    assert browser.find_element(By.CSS_SELECTOR, "h1 .status").text == "Creating"
+    assert not browser.find_elements(By.LINK_TEXT, "Open the playground")
+    console_server.gates[detail].set()
+    WebDriverWait(browser, 20).until(lambda b: b.find_element(By.CSS_SELECTOR, "h1 .status").text == "InService")
+    assert browser.find_element(By.LINK_TEXT, "Open the playground").is_displayed()
+
+    browser.get(f"{console_server.url}/endpoints/{playground}/playground")
+    assert "Creating" in wait_for(browser, "#status-warning").text
+    invoke = browser.find_element(By.ID, "invoke")
+    assert not invoke.is_enabled()
+    browser.find_element(By.CSS_SELECTOR, "input[name=mode][value=raw]").click()
+    typed = ",".join(["0.25"] * N_FEATURES)
+    raw = browser.find_element(By.ID, "raw")
+    raw.clear()
+    raw.send_keys(typed)
+    browser.execute_script("document.body.dataset.sameDocument = 'yes'")  # gone if the page reloads
+    console_server.gates[playground].set()
+    WebDriverWait(browser, 20).until(lambda b: invoke.is_enabled())
+    assert browser.find_element(By.ID, "status").text == "InService"
+    assert not browser.find_elements(By.ID, "status-warning")
+    assert browser.execute_script("return document.body.dataset.sameDocument") == "yes"
+    assert raw.get_attribute("value") == typed
+    invoke.click()
+    state = browser.find_element(By.ID, "state")
+    WebDriverWait(browser, 20).until(lambda b: state.text.startswith("answered"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "section.record")) == 1

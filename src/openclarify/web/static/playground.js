@@ -7,8 +7,23 @@
   const fields = $("fields"), raw = $("raw"), ctype = $("content-type");
   // Only an endpoint in service answers (an Updating one with its current deployment; the server decides, as for
   // the pages' playground links): the page says why otherwise, and Invoke stays off (see the template).
-  const inService = spec.serving;
+  let inService = spec.serving;
   $("invoke").disabled = !inService;
+  // The endpoint came into service while the page was open (status.js watches it): Invoke comes on in place, so a
+  // record typed meanwhile is kept. Any other change reloads the page.
+  document.addEventListener("openclarify:changed", (event) => {
+    let now;
+    try { now = JSON.parse(event.detail.text).playground; } catch (e) { return; }
+    if (inService || !now || !now.serving) return;
+    event.preventDefault();
+    inService = true;
+    $("invoke").disabled = false;
+    const warning = $("status-warning");
+    if (warning) warning.remove();
+    const chip = $("status");
+    chip.textContent = now.status;
+    chip.className = "status status-" + now.status;
+  });
   ctype.value = spec.content_type || "text/csv";
   raw.value = spec.example || "";
 
