@@ -163,6 +163,7 @@ def precheck_routes(components: Components) -> Sequence[BaseRoute]:
             total_seconds=settings.precheck_timeout_seconds,
             request_timeout_seconds=min(settings.precheck_timeout_seconds, 30.0),
             timing_seconds=settings.precheck_timeout_seconds / 10,
+            max_running=settings.max_running_prechecks,
         ),
     )
     return precheck_api.routes(service)

@@ -24,11 +24,12 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     "create_grace_seconds": (lambda v: v >= 0, "0 seconds (answer at once) or more"),
     "clock_skew_seconds": (lambda v: v > 0, "more than 0 seconds"),
     "precheck_timeout_seconds": (lambda v: v > 0, "more than 0 seconds"),
+    "max_running_prechecks": (lambda v: v >= 1, "1 or more"),
     "max_queued_invocations": (lambda v: v >= 0, "0 (refuse what cannot start at once) or more"),
     "max_text_units": (lambda v: v >= 1, "1 or more"),
     "max_design_cells": (lambda v: v >= 1, "1 or more"),
 }
-INTEGERS = {"port", "max_text_units", "max_queued_invocations", "max_design_cells"}
+INTEGERS = {"port", "max_text_units", "max_queued_invocations", "max_design_cells", "max_running_prechecks"}
 # Each text field's form, checked as RANGES are: an account id of 11 digits would be written into every ARN, and a
 # database URL no store opens would stop the start with a traceback.
 FORMS: dict[str, tuple[Callable[[str], bool], str]] = {
@@ -120,6 +121,9 @@ class Settings:
     Empty keeps the pre-check from being used as a proxy into the network (docs/precheck.md)."""
     precheck_timeout_seconds: float = 30.0
     """Upper bound for one ``POST /-/precheck``; the cost measurement gets a tenth of it."""
+    max_running_prechecks: int = 4
+    """Most ``POST /-/precheck`` checks the server runs at once; one more answers 503 with ``Retry-After`` at once.
+    Each may hold requests of up to 6 MiB and answers of up to 64 MiB, so this bounds their memory."""
     console: bool = True
     """Serve the web console at ``/`` (only ever while authentication is off: see docs/console.md)."""
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from starlette.applications import Starlette
+from tests.conftest import LiveServer
 from tests.precheck.conftest import csv_text, levels, precheck, sample, unique
 from tests.precheck.test_cli_and_http import cli, post
 
@@ -88,6 +89,27 @@ def test_a_server_runs_a_few_prechecks_at_once_and_answers_503_beyond(odd):
     assert finding["level"] == "error" and "1 pre-check" in finding["message"] and "retry" in finding["message"]
     assert after.status_code == 400  # the slot was given back: this one was checked (and refused for its host)
     assert PrecheckLimits().max_running == 4  # what docs/precheck.md promises a server
+
+
+def test_how_many_checks_run_at_once_is_a_server_setting(odd, tmp_path):
+    """``--max-running-prechecks``: a server started with 1 answers a second check, sent while the first waits for
+    its container, with 503 and Retry-After; the limit used to be fixed at 4."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = odd("--ping-delay-ms", "1500")
+    live = LiveServer(tmp_path, [tmp_path], extra_args=["--max-running-prechecks", "1"]).start()
+    try:
+        payload = {"container_url": url, "records": csv_text(sample())}
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(post, live, payload)
+            time.sleep(0.5)  # the first check waits for its /ping
+            busy = post(live, payload)
+            done = first.result()
+    finally:
+        live.stop()
+    assert done.status_code == 200 and done.json()["ok"], done.json()
+    assert busy.status_code == 503 and int(busy.headers["retry-after"]) > 0
+    assert "running 1 pre-check already" in busy.json()["findings"][0]["message"]
 
 
 # -- URLs httpx cannot send ------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ OPTIONS: tuple[tuple[str, object, str], ...] = (
         "(default: none, loopback only)",
     ),
     ("precheck_timeout_seconds", float, "upper bound of one POST /-/precheck (default: 30)"),
+    ("max_running_prechecks", int, "most POST /-/precheck checks run at once; one more answers 503 (default: 4)"),
 )
 ENV_ONLY = (("access_keys", "AKID:SECRET pairs separated by commas; turns authentication on"),)
 
