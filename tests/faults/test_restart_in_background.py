@@ -3,7 +3,8 @@ at once, however long a deployment takes, and shuts down promptly while one is s
 
 - Creating resumes with its own startup timeout (``ContainerStartupHealthCheckTimeoutInSeconds``) and goes InService
   once the container answers.
-- Updating is abandoned: the previous deployment comes back (Creating, then InService) with a FailureReason.
+- Updating is abandoned: the endpoint is InService on its previous deployment at once, with a FailureReason, and
+  that deployment loads again in the background.
 """
 
 from __future__ import annotations

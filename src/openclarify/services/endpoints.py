@@ -274,8 +274,8 @@ class EndpointService:
         - InService: loaded again, and retried with backoff until it loads; it stays InService throughout, and
           DescribeEndpoint shows each variant Creating with why it is not serving yet (``_run_restore``).
         - Creating: deployed again with its startup timeout; it may end Failed, as any creation may.
-        - Updating: the update is abandoned and the previous deployment redeployed as if Creating, with a
-          FailureReason saying so.
+        - Updating: the update is abandoned and rolled back, as SageMaker rolls back a failed update: the endpoint
+          is InService on its previous deployment, with a FailureReason saying so, and restored as above.
         - Deleting: the delete completes.
         """
         for row in self._store.list_endpoints():
@@ -284,18 +284,25 @@ class EndpointService:
             elif row.status == "Creating":
                 self._spawn(self._run_create(row))
             elif row.status == "InService":
-                state = Restoring(started=time.time())
-                self._restoring[row.name.lower()] = state
-                state.task = self._spawn(self._run_restore(row, state))
+                self._restore_in_service(row)
             elif row.status == "Updating":
-                interrupted = replace(
+                # The endpoint served its previous deployment until the crash. Redeploying that as Creating made it
+                # refuse invocations meanwhile, and end Failed (DeleteEndpoint being all that is left) when its
+                # container was down at the restart, which an InService endpoint survives.
+                rolled_back = replace(
                     row,
-                    status="Creating",
+                    status="InService",
                     pending=None,
+                    last_modified_time=time.time(),
                     failure_reason="An update was interrupted by a server restart; call UpdateEndpoint again.",
                 )
-                self._transition(interrupted, expected="Updating")
-                self._spawn(self._run_create(interrupted, keep_reason=True))
+                self._transition(rolled_back, expected="Updating")
+                self._restore_in_service(rolled_back)
+
+    def _restore_in_service(self, row: EndpointRow) -> None:
+        state = Restoring(started=time.time())
+        self._restoring[row.name.lower()] = state
+        state.task = self._spawn(self._run_restore(row, state))
 
     async def shutdown(self) -> None:
         for name in list(self._restoring):
@@ -361,7 +368,7 @@ class EndpointService:
             state.task.cancel()
         state.ready.set()
 
-    async def _run_create(self, row: EndpointRow, *, keep_reason: bool = False) -> None:
+    async def _run_create(self, row: EndpointRow) -> None:
         try:
             live = await self._deploy(row.name, row.config_name, row.deployment)
         except _DeployFailed as exc:
@@ -371,8 +378,7 @@ class EndpointService:
         if previous is not None:
             await previous.retire(self._retire_patience)
         self._live[row.name.lower()] = live
-        reason = row.failure_reason if keep_reason else None
-        if not self._finish(row, status="InService", failure_reason=reason):
+        if not self._finish(row, status="InService", failure_reason=None):
             await self._live.pop(row.name.lower()).aclose()
 
     async def _run_update(self, row: EndpointRow) -> None:
