@@ -9,7 +9,14 @@ Granularities
     spaCy package. ``paragraph``: maximal runs of non-blank lines (paragraphs are separated by one or more blank
     lines). Each unit is ``partial_text`` with its ``start_idx``, the character offset of its first character in
     the original string; whitespace between units belongs to no unit (spec §4.3 d: sentence 2 starts at 74 after
-    73 characters and one space).
+    73 characters and one space). Line ends are Python's (``str.splitlines``), and U+2029 PARAGRAPH SEPARATOR ends
+    a paragraph by itself.
+
+Grapheme clusters
+    A unit never ends inside a user-perceived character: spaCy's rules split a combining mark, a zero-width joiner,
+    an emoji modifier or the second flag letter off the character it belongs to (``👨‍👩‍👧`` gave five tokens, two
+    of them a lone U+200D), and masking such a piece leaves a dangling mark on the baseline text. Adjacent tokens
+    are joined where UAX #29 puts no grapheme boundary (the ``regex`` package's ``\\X``).
 
 Languages (every code of the enum; see docs/text.md for the table)
     - Every Clarify code is also a spaCy language code, so the mapping is the identity.
@@ -37,8 +44,8 @@ spaCy is imported lazily, on the first tokenizer built, so the core imports with
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,10 +195,33 @@ def split_units(text: str, language: str, granularity: str) -> tuple[TextUnit, .
     if not text.strip():
         return ()
     tok = tokenizer(language)
+    if len(text) > tok.nlp.max_length:
+        # spaCy's own refusal is a ValueError the explainer would report as the model's failure (ModelError).
+        raise ValidationError(
+            f"a text of {len(text)} characters is longer than the {tok.nlp.max_length} that {granularity} "
+            "granularity splits; send shorter text, or use paragraph granularity."
+        )
     doc = tok.doc(text)
     if granularity == "sentence":
         return tuple(unit for sent in doc.sents if (unit := _trimmed(text, sent.start_char, sent.end_char)))
-    return tuple(TextUnit(token.text, token.idx) for token in doc if token.text.strip())
+    return _whole_clusters(text, [TextUnit(token.text, token.idx) for token in doc if token.text.strip()])
+
+
+def _whole_clusters(text: str, tokens: Sequence[TextUnit]) -> tuple[TextUnit, ...]:
+    """``tokens`` with each run of adjacent tokens that splits a grapheme cluster joined into one unit."""
+    if text.isascii():  # no ASCII character extends another (CR LF is one cluster, but whitespace is in no unit)
+        return tuple(tokens)
+    import regex  # the text extra installs it with spaCy; its \X is UAX #29's extended grapheme cluster
+
+    starts = {match.start() for match in regex.finditer(r"\X", text)}
+    units: list[TextUnit] = []
+    for token in tokens:
+        last = units[-1] if units else None
+        if last is not None and last.end == token.start and token.start not in starts:
+            units[-1] = TextUnit(text[last.start : token.end], last.start)
+        else:
+            units.append(token)
+    return tuple(units)
 
 
 def _trimmed(text: str, start: int, end: int) -> TextUnit | None:
@@ -203,23 +233,23 @@ def _trimmed(text: str, start: int, end: int) -> TextUnit | None:
     return TextUnit(stripped.rstrip(), start)
 
 
-_LINE = re.compile(r"[^\n]*(?:\n|$)")
+PARAGRAPH_SEPARATOR = "\u2029"
 
 
 def paragraphs(text: str) -> tuple[TextUnit, ...]:
-    """Maximal runs of non-blank lines (a blank line holds only whitespace); ``\\r\\n`` line ends work too."""
+    """Maximal runs of non-blank lines (a blank line holds only whitespace). A line ends where ``str.splitlines``
+    ends one (``\\n``, ``\\r\\n``, ``\\r``, U+2028, ...); a U+2029 PARAGRAPH SEPARATOR also ends the paragraph."""
     units: list[TextUnit] = []
     first: int | None = None
     last_end = 0
-    for match in _LINE.finditer(text):
-        line = match.group()
-        if not line:
-            break
+    position = 0
+    for line in text.splitlines(keepends=True):
         if line.strip():
             if first is None:
-                first = match.start()
-            last_end = match.end()
-        elif first is not None:
+                first = position
+            last_end = position + len(line)
+        position += len(line)
+        if first is not None and (not line.strip() or line.endswith(PARAGRAPH_SEPARATOR)):
             units.append(_paragraph(text, first, last_end))
             first = None
     if first is not None:
@@ -294,15 +324,28 @@ def resolve_feature_types(
     return types
 
 
+def text_of(value: Any, where: str, j: int) -> str:
+    """The text of cell ``j`` of a text column: a string as is, a number (``5`` in JSON Lines) as ``str`` writes it.
+    JSON null, true/false, a list or an object is no text: a ValidationError naming ``where`` ("Record 2"), since
+    ``str`` would hand the model Python's spelling of it (``None``, ``True``, ``['a']``) as if the client wrote it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValidationError(
+        f"{where}, column {j + 1} is a text feature but holds {json.dumps(value)}, not a string or a number."
+    )
+
+
 def model_table(rows: Sequence[Record], feature_types: Sequence[str]) -> np.ndarray:
     """Records as the ``(n, width)`` object array an in-process model takes (docs/runtimes.md): text columns as
-    ``str``, numerical columns as ``float``, categorical columns as given (``str`` stays ``str``)."""
+    ``str`` (``text_of``), numerical columns as ``float``, categorical columns as given (``str`` stays ``str``)."""
     table = np.empty((len(rows), len(feature_types)), dtype=object)
     for i, row in enumerate(rows):
         for j, kind in enumerate(feature_types):
             value = row[j]
             if kind == TEXT:
-                table[i, j] = value if isinstance(value, str) else str(value)
+                table[i, j] = text_of(value, f"Row {i + 1}", j)
             elif kind == "numerical":
                 table[i, j] = _number(value, i, j)
             else:

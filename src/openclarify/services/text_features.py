@@ -26,7 +26,7 @@ import numpy as np
 from openclarify.clarify.config import TextConfig
 from openclarify.clarify.records import Record
 from openclarify.clarify.response import FeatureAttributions, TextSpan, UnitAttribution
-from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units
+from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units, text_of
 from openclarify.errors import ModelError, ValidationError
 from openclarify.kernelshap import (
     Explanation,
@@ -71,7 +71,10 @@ def split_record(
     max_units: int,
 ) -> TextRecord:
     """Split every text column of ``record`` (request record ``number``, 1-based) into units. ValidationError when a
-    text cell is not a string or the record has more than ``max_units`` units in all."""
+    text cell holds no text (``clarify.text.text_of``), cannot be split, or the record has more than ``max_units``
+    units in all. The record kept holds each text cell as the text the model is given for it (``5`` as ``"5"``), so
+    masking works on the same string the units were read from."""
+    cells = list(record)
     units: dict[int, tuple[TextUnit, ...]] = {}
     columns: list[int] = []
     slices: dict[int, slice] = {}
@@ -80,11 +83,11 @@ def split_record(
     for j, kind in enumerate(feature_types):
         value = record[j]
         if kind == TEXT:
-            if not isinstance(value, str):
-                raise ValidationError(
-                    f"Record {number}, column {j + 1} is a text feature but holds {value!r}, not a string."
-                )
-            split = split_units(value, text_config.language, text_config.granularity)
+            value = cells[j] = text_of(value, f"Record {number}", j)
+            try:
+                split = split_units(value, text_config.language, text_config.granularity)
+            except ValidationError as exc:
+                raise ValidationError(f"Record {number}, column {j + 1}: {exc.message}") from exc
             total += len(split)
             if total > max_units:
                 raise ValidationError(
@@ -99,7 +102,7 @@ def split_record(
             columns.append(j)
             slices[j] = slice(position, position + 1)
             position += 1
-    return TextRecord(tuple(record), tuple(feature_types), units, tuple(columns), slices)
+    return TextRecord(tuple(cells), tuple(feature_types), units, tuple(columns), slices)
 
 
 def synthetic_rows(text: TextRecord, baseline_rows: Sequence[Record], masks: np.ndarray) -> list[Record]:
