@@ -24,6 +24,11 @@ import numpy as np
 from openclarify.clarify._jmespath import InvalidExpression, compile_expression
 from openclarify.errors import ValidationError
 
+# Python's csv module refuses a field over 131 072 characters, a limit of its own and not Clarify's: a text cell may be
+# as long as its body allows. The limit is the module's, for the whole process, so it is raised once, here, to the
+# longest CSV any part of the server reads (a container's answer, read up to 64 MiB), which bounds every field anyway.
+csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+
 CSV = "text/csv"
 JSONLINES = "application/jsonlines"
 SUPPORTED_CONTENT_TYPES = (CSV, JSONLINES)

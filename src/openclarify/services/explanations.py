@@ -361,6 +361,7 @@ def run_explained(
                     deadline, should_stop, errors=invocation.extended,
                 )  # fmt: skip
                 explanations[i] = RecordExplanation(features, _details(result_i) if invocation.extended else None)
+                telemetry.current().explained(bool(result_i.exact))
                 continue
             if in_process:
                 assert matrix is not None
