@@ -7,6 +7,7 @@ import socket
 
 import pytest
 from tests.cli.conftest import cli, one_line_error
+from tests.conftest import LiveServer
 
 from openclarify.settings import Settings
 
@@ -88,3 +89,21 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path):
     # The server's start logs a line before it opens the database; the error is the one line after it.
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.splitlines()[-1].startswith("openclarify: cannot open the database of --database-url: ")
+
+
+def test_a_second_server_on_the_same_database_is_refused_until_the_first_is_gone(tmp_path, model_root):
+    # Each server serves endpoints from its own memory: a second one on the same SQLite file used to start, and then
+    # kept answering an endpoint the first had deleted.
+    first = LiveServer(tmp_path, [model_root]).start()
+    try:
+        second = cli("serve", "--data-dir", str(tmp_path), "--port", "0", timeout=30)
+        message = one_line_error(second, 2)
+        assert f"another openclarify server is using the database {tmp_path / 'openclarify.db'}" in message
+        assert "--data-dir" in message
+    finally:
+        assert first.process is not None
+        first.process.kill()  # as kill -9: the kernel lets go of the lock, with no file left to clean up
+        first.process.wait(10)
+        first.process = None
+    again = LiveServer(tmp_path, [model_root]).start()
+    again.stop()

@@ -8,6 +8,8 @@ import argparse
 import errno
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -175,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
         RaySetupError = UnsafeBinding
     try:
         check_can_serve(settings)
-        run_server(settings)
+        with sole_server(settings):
+            run_server(settings)
     except (UnsafeBinding, RaySetupError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     except _database_errors(settings) as exc:  # a PostgreSQL server that is down, refuses us, or has no such database
@@ -239,6 +242,39 @@ def check_can_serve(settings: Settings) -> None:
     # Under --ray, Ray's proxy owns the port. A binding app.run refuses is reported by it, with its own fix.
     if not settings.ray and (keys or settings.insecure or is_loopback(settings.host)):
         check_port(settings.host, settings.port)
+
+
+@contextmanager
+def sole_server(settings: Settings) -> Iterator[None]:
+    """Hold the SQLite database for this server's life: a second server on it is refused with one line.
+
+    Each server deploys and serves endpoints from its own memory, so two on one database would each miss what the
+    other updates or deletes (one kept answering an endpoint the other had deleted). An exclusive ``flock`` on a file
+    beside the database says one is running; the kernel releases it when the process ends, however it ends, so a
+    server killed with -9 leaves nothing to clean up. PostgreSQL is shared by design (``--ray``); a plain server on
+    it is not checked."""
+    if _uses_postgres(settings):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no flock to hold
+        yield
+        return
+    from openclarify.app import DB_FILE
+    from openclarify.store import sqlite_path
+
+    database = sqlite_path(settings.database_url, settings.data_dir / DB_FILE)
+    with open(database.with_name(database.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CliError(
+                f"another openclarify server is using the database {database}: stop it, or give this one another "
+                f"{flag_name('data_dir')}.",
+                EXIT_USAGE,
+            ) from None
+        yield
 
 
 def check_port(host: str, port: int) -> None:

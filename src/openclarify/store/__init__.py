@@ -17,12 +17,18 @@ from openclarify.store.sqlite import SQLiteStore
 
 def open_store(database_url: str | None, default_sqlite_path: Path) -> Store:
     """The store a database URL names: ``postgresql://...``, ``sqlite:///path``, or None for the default file."""
-    if not database_url:
-        return SQLiteStore(default_sqlite_path)
-    if is_postgres_url(database_url):
+    if database_url and is_postgres_url(database_url):
         return PostgresStore(database_url)
+    return SQLiteStore(sqlite_path(database_url, default_sqlite_path))
+
+
+def sqlite_path(database_url: str | None, default_sqlite_path: Path) -> Path:
+    """The SQLite file a database URL names (``sqlite:///path``, or None for the default file). ValueError for a URL
+    that names no SQLite file."""
+    if not database_url:
+        return default_sqlite_path
     if database_url.startswith("sqlite:///"):
-        return SQLiteStore(Path(database_url.removeprefix("sqlite:///")).expanduser())
+        return Path(database_url.removeprefix("sqlite:///")).expanduser()
     raise ValueError("database URL must start with postgresql://, postgres:// or sqlite:///")
 
 
@@ -36,4 +42,5 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "open_store",
+    "sqlite_path",
 ]
