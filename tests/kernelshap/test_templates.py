@@ -1,5 +1,6 @@
 """A seed's design is the template for its key with the players renamed: what that keeps, and what it changes."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -137,3 +138,15 @@ def test_a_design_planned_for_another_seed_or_allocation_is_not_used():
     np.testing.assert_array_equal(
         explain(predict, x, baseline, number_of_samples=100, seed=7, design=planned).attributions, own.attributions
     )
+
+
+def test_strata_past_a_doubles_range_are_planned_without_warnings():
+    """At 2 000 players (the most text units a record may have) the middle strata hold more pairs than a double: their
+    population is infinite, hence a sampling fraction of 0, where numpy used to warn of an overflow in exp, into the
+    server's log, at every design drawn."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        design = plan_design(2000, 6048, seed=1)
+    factors = design.fit_inputs.stratum_variance  # no inf or nan reached the error bars' factors
+    assert np.isfinite(factors).all()
+    assert np.isinf(design.stratum_population).any() and np.isfinite(design.stratum_population[0])

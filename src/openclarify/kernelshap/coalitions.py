@@ -577,7 +577,7 @@ def sampled_design(
         masks=masks,
         pair_weights=np.exp(logw - scale),
         pair_stratum=stratum,
-        stratum_population=np.tile([np.exp(st.log_pairs) for st, _ in sampled], n_groups).astype(float),
+        stratum_population=np.tile(_population([st.log_pairs for st, _ in sampled]), n_groups),
         stratum_sampled=sizes.astype(float),
         stratum_mass=np.exp(np.tile([st.log_mass for st, _ in sampled], n_groups) - scale),
         pair_group=pair_group,
@@ -590,6 +590,14 @@ def sampled_design(
             group_positions=tuple(design.coalitions_of(g) for g in range(n_groups)),
         )
     return design.with_fit_inputs()
+
+
+def _population(log_pairs: Sequence[float]) -> np.ndarray:
+    """Each stratum's number of pairs from its logarithm. Past a double's range (a stratum of C(M, s) / 2 pairs
+    with M beyond about 1 030) it is infinite, without numpy's overflow warning: the sampling fraction is then 0, as
+    it is to every digit anyway."""
+    with np.errstate(over="ignore"):
+        return np.exp(np.asarray(log_pairs, dtype=float))
 
 
 # A pure function of three numbers, asked again for every design an endpoint plans: remembered, as a constant
