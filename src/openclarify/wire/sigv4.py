@@ -5,11 +5,13 @@ let ``botocore.auth.SigV4Auth`` compute the signature we expect; a hand-written 
 the client on some edge case. Codes and messages are AWS's, so clients see familiar errors.
 
 Any region is accepted (the scope's region is the client's business); the service must be ``sagemaker``, which
-botocore uses for both the control plane and the runtime.
+botocore uses for both the control plane and the runtime. A session token (``X-Amz-Security-Token``) is signed
+over like any header but not checked: the key id alone names the caller.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import time
@@ -20,6 +22,7 @@ from typing import NamedTuple
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from starlette.datastructures import Headers
 
 from openclarify.errors import AccessDenied
 
@@ -40,7 +43,7 @@ class SigV4Verifier:
         self._skew = max_skew_seconds
         self._clock = clock
 
-    def verify(self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes) -> str:
+    def verify(self, method: str, raw_path: str, query: str, headers: Headers, body: bytes) -> str:
         """Return the access key id of a correctly signed request, else raise AccessDenied with AWS's code."""
         credential = self.check_headers(headers)
         return self.check_signature(credential, method, raw_path, query, headers, body)
@@ -58,7 +61,7 @@ class SigV4Verifier:
                 code="IncompleteSignatureException",
             )
         scope = match["cred"].split("/")
-        if len(scope) != 5 or scope[4] != "aws4_request":
+        if len(scope) != 5 or scope[4] != "aws4_request" or not scope[2]:
             raise AccessDenied("Credential should be scoped to a valid region.", code="IncompleteSignatureException")
         akid, day, region, service, _ = scope
         secret = self._keys.get(akid)
@@ -78,16 +81,24 @@ class SigV4Verifier:
             raise AccessDenied("X-Amz-Date is missing or malformed.", code="IncompleteSignatureException") from None
         now = self._clock()
         if abs(now - signed_at) > self._skew:
+            # AWS's wording: the bound, then how it follows from the server's clock.
+            window = f"{self._skew / 60:g} min."
             raise AccessDenied(
-                f"Signature expired: {amz_date} is now earlier than {_fmt(now - self._skew)} "
-                f"({_fmt(now - self._skew)} - 15 min.)"
+                f"Signature expired: {amz_date} is now earlier than {_fmt(now - self._skew)} ({_fmt(now)} - {window})"
                 if signed_at < now
-                else f"Signature not yet current: {amz_date} is still later than {_fmt(now + self._skew)}",
+                else f"Signature not yet current: {amz_date} is still later than {_fmt(now + self._skew)} "
+                f"({_fmt(now)} + {window})",
                 code="InvalidSignatureException",
             )
         if not amz_date.startswith(day):
             raise AccessDenied("Date in Credential scope does not match X-Amz-Date.", code="InvalidSignatureException")
         signed = match["signed"].split(";")
+        if "host" not in signed:
+            # Without a signed Host a captured request could be replayed to another server that shares the key.
+            raise AccessDenied(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+                code="IncompleteSignatureException",
+            )
         if any(h not in headers for h in signed):
             raise AccessDenied(_MISMATCH, code="InvalidSignatureException")
         return _Credential(akid, secret, region, amz_date, signed, match["sig"])
@@ -98,17 +109,27 @@ class SigV4Verifier:
         method: str,
         raw_path: str,
         query: str,
-        headers: Mapping[str, str],
+        headers: Headers,
         body: bytes,
     ) -> str:
         """The signature over the request and its body (after ``check_headers``); the access key id if it holds."""
         akid, secret, region, amz_date, signed, signature = credential
+        claimed = headers.get("x-amz-content-sha256")
+        # botocore puts this header's value in the canonical request in place of the body's hash, so the signature
+        # alone would not cover the body: it must be the hash of the body that came. UNSIGNED-PAYLOAD is refused
+        # too, as no SageMaker operation is modelled with an unsigned body.
+        if claimed is not None and claimed.lower() != hashlib.sha256(body).hexdigest():
+            raise AccessDenied(
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                code="InvalidSignatureException",
+            )
         request = AWSRequest(
-            method=method,
-            url="http://" + headers["host"] + raw_path + (f"?{query}" if query else ""),
-            data=body,
-            headers={h: headers[h] for h in signed},
+            method=method, url="http://" + headers["host"] + raw_path + (f"?{query}" if query else ""), data=body
         )
+        for name in signed:
+            # Each value of a repeated header, in order: botocore's canonical form joins them with commas.
+            for value in headers.getlist(name):
+                request.headers[name] = value
         request.context["timestamp"] = amz_date
         token = headers.get("x-amz-security-token")
         auth = SigV4Auth(Credentials(akid, secret, token), "sagemaker", region)
