@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from tests.cli.conftest import cli, one_line_error
+from tests.conftest import LiveServer
 
 
 @pytest.fixture
@@ -33,6 +35,22 @@ def test_an_unknown_profile_is_a_configuration_error(cli_server, no_aws_files):
     env = {**no_aws_files, "AWS_PROFILE": "no-such-profile"}
     message = one_line_error(cli("models", url=cli_server.url, env=env), 2)
     assert "no-such-profile" in message and "AWS_PROFILE" in message
+
+
+def test_a_key_the_server_does_not_know_names_both_ways_to_give_another(tmp_path, model_root, no_aws_files):
+    """A profile's key refused by a server with access keys: exit 4, and the fix names AWS_PROFILE too, where it
+    named only the two variables the key had not come from."""
+    server = LiveServer(tmp_path / "data", [model_root], env={"OPENCLARIFY_ACCESS_KEYS": "AKIDKNOWN:known"}).start()
+    try:
+        Path(no_aws_files["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+            "[work]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = other\n"
+        )
+        env = {**no_aws_files, "AWS_PROFILE": "work"}
+        message = one_line_error(cli("models", url=server.url, env=env), 4)
+    finally:
+        server.stop()
+    assert message.startswith("openclarify: UnrecognizedClientException: ")
+    assert "AWS_PROFILE" in message and "AWS_ACCESS_KEY_ID" in message
 
 
 def test_a_batch_size_no_request_can_hold_is_a_usage_error(cli_server):

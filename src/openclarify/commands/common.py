@@ -294,7 +294,10 @@ def translated_errors(url: str, runtime: bool = False) -> Iterator[None]:
             "IncompleteSignature",
             "MissingAuthenticationToken",
         ):
-            hint = " Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a key pair the server knows."
+            hint = (
+                " Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, a profile of your shared "
+                "credentials file) to a key pair the server knows."
+            )
         raise CliError(f"{code}: {message}{hint}", EXIT_REFUSED) from None
     except NoRegionError:
         raise CliError("no region: pass --region or set AWS_REGION.", EXIT_USAGE) from None
