@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 import anyio.to_thread
@@ -76,6 +77,19 @@ EXTENDED_ATTRIBUTE = "openclarify-extended"
 _ITEM_SPLIT = re.compile(r"[;,]")
 # Longest an invocation waits for an endpoint being loaded again after a restart, before it is told to retry.
 RESTORE_WAIT_SECONDS = 10.0
+
+
+# sagemaker-runtime operations besides InvokeEndpoint, refused in these words. Clarify explains through InvokeEndpoint
+# only: neither operation has an EnableExplanations member.
+UNSERVED_OPERATIONS = {
+    "InvokeEndpointAsync": (
+        "this server has no asynchronous endpoints (CreateEndpointConfig refuses AsyncInferenceConfig); call "
+        "InvokeEndpoint, which answers synchronously"
+    ),
+    "InvokeEndpointWithResponseStream": (
+        "this server does not stream responses; call InvokeEndpoint, which sends the whole answer at once"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -286,6 +300,18 @@ class InvocationService:
             f"Endpoint {name} of account {self._arns.account_id} is not in service (status {row.status}); "
             "wait for InService."
         )
+
+    def refuse_operation(self, operation: str, name: str) -> NoReturn:
+        """Answer a runtime operation this server does not serve (``UNSERVED_OPERATIONS``) as SageMaker answers bad
+        input to it, ValidationError, rather than with a bare 404 boto3 reads as an unmodelled error: the endpoint
+        named first, as for InvokeEndpoint, then why and what to call instead."""
+        try:
+            row = self._endpoints.describe(name)
+        except ValidationException:
+            raise self._not_found(name) from None
+        if row.name != name:
+            raise self._not_found(name)
+        raise ValidationError(f"{operation} is not supported: {UNSERVED_OPERATIONS[operation]}.")
 
     def _not_ready(self, name: str, state: Restoring) -> ServiceUnavailable:
         why = (

@@ -1,12 +1,14 @@
 """botocore's patterns in the dialect AWS matches them with: Java's ``java.util.regex``, whole value.
 
-Python's ``re`` reads most of them the same, with three differences that change what a value may hold:
+Python's ``re`` reads most of them the same, with four differences that change what a value may hold:
 
 - Java's ``.`` matches no line terminator (``\\n``, ``\\r``, U+0085, U+2028, U+2029), so a ``.*`` member such as
   EnableExplanations or ContentTemplate refuses a value with a line break;
 - ``\\d``, ``\\w`` and ``\\s`` are ASCII in Java, so ``\\d{12}`` in a role ARN takes no Arabic-Indic digits;
-- Java knows Unicode categories, ``\\p{L}`` (letters) and the like, which ``re`` cannot compile: tag keys and
-  values use them. They are spelled out here as the ranges of code points in those categories.
+- Java knows Unicode categories, ``\\p{L}`` (letters) and the like, and POSIX classes such as ``\\p{ASCII}``, which
+  ``re`` cannot compile: tag keys and values, and the runtime's headers, use them. They are spelled out here as
+  ranges of code points;
+- Java's ``\\z`` (the end of the value) is Python's ``\\Z``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,22 @@ import unicodedata
 
 _LINE_TERMINATORS = "\n\r\u0085\u2028\u2029"
 _ANY_BUT_LINE_TERMINATOR = "[^" + "".join(f"\\u{ord(c):04x}" for c in _LINE_TERMINATORS) + "]"
-# Java's POSIX classes are ASCII.
-_POSIX = {"Alnum": "a-zA-Z0-9", "Alpha": "a-zA-Z", "Digit": "0-9", "Upper": "A-Z", "Lower": "a-z"}
+# Java's POSIX classes are ASCII (the runtime's ContentType is \p{ASCII}*, its InferenceId \A\S[\p{Print}]*\z).
+_POSIX = {
+    "Alnum": "a-zA-Z0-9",
+    "Alpha": "a-zA-Z",
+    "Digit": "0-9",
+    "Upper": "A-Z",
+    "Lower": "a-z",
+    "ASCII": "\\x00-\\x7f",
+    "Graph": "\\x21-\\x7e",
+    "Print": "\\x20-\\x7e",
+    "Punct": "!-/:-@\\[-`{-~",
+    "Blank": " \\t",
+    "Cntrl": "\\x00-\\x1f\\x7f",
+    "XDigit": "0-9a-fA-F",
+    "Space": " \\t\\n\\x0b\\f\\r",
+}
 _CATEGORY = re.compile(r"\\p\{(\w+)\}")
 
 
@@ -41,7 +57,8 @@ def _translate(pattern: str) -> str:
                 out.append(ranges if in_class else f"[{ranges}]")
                 i = category.end()
                 continue
-            out.append(pattern[i : i + 2])
+            # Java's \z is the very end of the value, which Python spells \Z.
+            out.append("\\Z" if pattern[i + 1] == "z" else pattern[i : i + 2])
             i += 2
             continue
         if char == "[" and not in_class:

@@ -1,7 +1,9 @@
 """The runtime API (``sagemaker-runtime``, rest-json): ``POST /endpoints/{EndpointName}/invocations``.
 
-Request headers map to InvokeEndpoint members (spec §3.1); the response carries ``Content-Type``,
-``x-Amzn-Invoked-Production-Variant`` and ``X-Amzn-SageMaker-Custom-Attributes`` (spec §3.2).
+Request headers map to InvokeEndpoint members (spec §3.1), checked against the service model's constraints as AWS
+checks them; the response carries ``Content-Type``, ``x-Amzn-Invoked-Production-Variant`` and
+``X-Amzn-SageMaker-Custom-Attributes`` (spec §3.2). InvokeEndpointAsync and InvokeEndpointWithResponseStream are
+routed only to be refused in SageMaker's error shape.
 
 Errors: botocore reads a rest-json error's code from the ``x-amzn-ErrorType`` header (spec §3.4), so every error
 sends it; the body follows AWS's runtime shape (``ErrorCode``, ``Message``, and for ModelError
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,34 +23,65 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError, java_str
+from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError
 from openclarify.services.invocations import InvocationService, InvokeRequest
 from openclarify.wire import awsjson
+from openclarify.wire.spec import ShapeValidator, runtime_model
 
 log = logging.getLogger(__name__)
 
 PATH = "/endpoints/{EndpointName}/invocations"
+# The paths of botocore's other sagemaker-runtime operations, which are refused (services.invocations).
+ASYNC_PATH = "/endpoints/{EndpointName}/async-invocations"
+STREAM_PATH = "/endpoints/{EndpointName}/invocations-response-stream"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 INVOKED_VARIANT = "x-Amzn-Invoked-Production-Variant"
 
-# Header → (member, max length), from the service model's input shape.
-_HEADERS: dict[str, tuple[str, int]] = {
-    "Content-Type": ("content_type", 1024),
-    "Accept": ("accept", 1024),
-    CUSTOM_ATTRIBUTES: ("custom_attributes", 1024),
-    "X-Amzn-SageMaker-Target-Variant": ("target_variant", 63),
-    "X-Amzn-SageMaker-Target-Model": ("target_model", 1024),
-    "X-Amzn-SageMaker-Inference-Id": ("inference_id", 64),
-    "X-Amzn-SageMaker-Enable-Explanations": ("enable_explanations", 64),
-    "X-Amzn-SageMaker-Inference-Component": ("inference_component_name", 63),
-    "X-Amzn-SageMaker-Session-Id": ("session_id", 256),
-    "X-Amzn-SageMaker-Target-Container-Hostname": ("target_container_hostname", 63),
+
+_RUNTIME = ShapeValidator(runtime_model())
+_INPUT = _RUNTIME.model.operation_model("InvokeEndpoint").input_shape
+# Header → member, as the service model carries InvokeEndpoint's members. Each is checked against the model's
+# constraints (lengths, patterns) as AWS checks them on the server, boto3 checking only minimums: a non-ASCII
+# ContentType, Accept or CustomAttributes, sent on, failed as a 500 when forwarded to a model container.
+HEADER_MEMBERS: dict[str, str] = {
+    shape.serialization["name"]: name
+    for name, shape in _INPUT.members.items()
+    if shape.serialization.get("location") == "header"
 }
+# Members checked and then without effect here: PrefixAwareId routes a request under RoutingStrategy PREFIX_AWARE
+# only, which CreateEndpointConfig refuses (docs/invocations.md). Every other header member fills an InvokeRequest
+# field of its snake_case name (a test holds the model to this).
+WITHOUT_EFFECT = frozenset({"PrefixAwareId"})
+
+
+def field_name(member: str) -> str:
+    """InvokeRequest's field for a member: ``ContentType`` → ``content_type``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", member).lower()
 
 
 def routes(service: InvocationService) -> list[Route]:
     """Authentication (SigV4) wraps every route as middleware; handlers see verified requests only."""
-    return [Route(PATH, invocations(service), methods=["POST"])]
+    return [
+        Route(PATH, invocations(service), methods=["POST"]),
+        Route(ASYNC_PATH, unserved(service, "InvokeEndpointAsync"), methods=["POST"]),
+        Route(STREAM_PATH, unserved(service, "InvokeEndpointWithResponseStream"), methods=["POST"]),
+    ]
+
+
+def unserved(service: InvocationService, operation: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        request_id = awsjson.new_request_id()
+        try:
+            service.refuse_operation(operation, request.path_params["EndpointName"])
+        except ServiceError as exc:
+            return error(exc, request_id)
+        except Exception:
+            log.exception("%s %s failed", operation, request_id)
+            return error(
+                InternalFailure(f"The server hit an internal error; see its log for request {request_id}."), request_id
+            )
+
+    return endpoint
 
 
 def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Response]]:
@@ -55,20 +89,7 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
         request_id = awsjson.new_request_id()
         try:
             body = await request.body()  # at most 6 MiB (wire.body_limit)
-            members: dict[str, Any] = {}
-            for header, (member, limit) in _HEADERS.items():
-                value = request.headers.get(header)
-                if value is None:
-                    continue
-                value = _text(value)
-                if len(value) > limit:
-                    # In AWS's words: the value quoted, at the member's lowerCamelCase name.
-                    raise ValidationError(
-                        f"1 validation error detected: Value '{java_str(value)}' at '{_camel(member)}' failed to "
-                        f"satisfy constraint: Member must have length less than or equal to {limit}"
-                    )
-                members[member] = value
-            invoke = InvokeRequest(endpoint_name=request.path_params["EndpointName"], body=body, **members)
+            invoke = InvokeRequest(**_members(request, body))
             answer = await service.invoke(invoke)
         except ServiceError as exc:
             return error(exc, request_id)
@@ -90,6 +111,18 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
     return endpoint
 
 
+def _members(request: Request, body: bytes) -> dict[str, Any]:
+    """The request's members as InvokeRequest's fields, every one checked against the model first (all violations
+    listed, as AWS lists them)."""
+    params: dict[str, Any] = {"EndpointName": request.path_params["EndpointName"], "Body": body}
+    for header, member in HEADER_MEMBERS.items():
+        value = request.headers.get(header)
+        if value is not None:
+            params[member] = _text(value)
+    _RUNTIME.validate("InvokeEndpoint", params, ValidationError)
+    return {field_name(member): value for member, value in params.items() if member not in WITHOUT_EFFECT}
+
+
 def _text(value: str) -> str:
     """A header's text. ASGI hands header bytes over as latin-1; a client that sent UTF-8 (an EnableExplanations
     expression with an "é", say) meant those characters, and its value would otherwise be echoed as "Ã©". Bytes
@@ -98,11 +131,6 @@ def _text(value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return value
-
-
-def _camel(member: str) -> str:
-    first, *rest = member.split("_")
-    return first + "".join(word.capitalize() for word in rest)
 
 
 def _after(work: Callable[[], None] | None) -> BackgroundTask | None:

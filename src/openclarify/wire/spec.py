@@ -1,4 +1,4 @@
-"""botocore's ``sagemaker`` service model as the executable spec for our inputs.
+"""botocore's ``sagemaker`` and ``sagemaker-runtime`` service models as the executable spec for our inputs.
 
 boto3 checks only required members, types and minimums on the client; AWS checks the rest on the server.
 :class:`ShapeValidator` walks an input shape and reports every violated constraint (lengths, patterns, enums,
@@ -21,7 +21,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from openclarify.errors import ValidationException, java_str
+from openclarify.errors import ServiceError, ValidationException, java_str
 from openclarify.wire.java_regex import compile_java
 
 # (shape name, member name) → constraint kinds we do not enforce, and why.
@@ -45,6 +45,11 @@ _MAX_REPORTED = 10
 @functools.cache
 def sagemaker_model() -> ServiceModel:
     return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@functools.cache
+def runtime_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("sagemaker-runtime")
 
 
 @functools.cache
@@ -80,8 +85,9 @@ class ShapeValidator:
                 for pattern in _patterns(op.input_shape, set()):
                     _compiled(pattern)
 
-    def validate(self, operation: str, params: Any) -> None:
-        """Raise ValidationException listing every violated constraint of ``operation``'s input shape."""
+    def validate(self, operation: str, params: Any, error: type[ServiceError] = ValidationException) -> None:
+        """Raise ``error`` (the control plane's ValidationException; the runtime answers ValidationError) listing
+        every violated constraint of ``operation``'s input shape."""
         op = self.model.operation_model(operation)
         if op.input_shape is None:
             return
@@ -89,17 +95,19 @@ class ShapeValidator:
         if errors:
             count = len(errors)
             noun = "error" if count == 1 else "errors"
-            raise ValidationException(f"{count} validation {noun} detected: " + "; ".join(errors[:_MAX_REPORTED]))
+            raise error(f"{count} validation {noun} detected: " + "; ".join(errors[:_MAX_REPORTED]))
 
     def _check(self, shape: Shape, value: Any, path: str, parent: str | None, member: str | None) -> Iterator[str]:
         relaxed = RELAXED.get((parent or "", member or ""), frozenset())
         at = path or "body"
-
-        def fail(constraint: str) -> str:
-            return f"Value '{java_str(value)}' at '{at}' failed to satisfy constraint: Member must {constraint}"
-
         kind = shape.type_name
         meta = shape.metadata
+
+        def fail(constraint: str) -> str:
+            # AWS's messages leave a sensitive member's value out (the runtime's CustomAttributes, say).
+            quoted = "Value" if meta.get("sensitive") else f"Value '{java_str(value)}'"
+            return f"{quoted} at '{at}' failed to satisfy constraint: Member must {constraint}"
+
         if kind == "structure":
             if not isinstance(value, dict):
                 yield fail("be a structure")
