@@ -96,3 +96,12 @@ def test_evaluation_errors_are_validation_errors(expression, output):
     gate = compile_enable_explanations(expression, None)
     with pytest.raises(ValidationError, match="failed on record 1's model output"):
         evaluate(gate, [output])
+
+
+def test_an_expression_reference_is_named_not_shown_as_a_python_object():
+    # `&@` gives a JMESPath expression reference, whose message showed "<jmespath.visitor._Expression object at 0x…>".
+    gate = compile_enable_explanations("&@", None)
+    with pytest.raises(ValidationError) as info:
+        evaluate(gate, [0.7])
+    assert 'gave "<an expression reference>" for record 1' in info.value.message
+    assert "object at 0x" not in info.value.message

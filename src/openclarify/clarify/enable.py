@@ -94,5 +94,6 @@ def evaluate(gate: EnableExplanations, outputs: Sequence[Any]) -> list[bool]:
 
 
 def _preview(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, default=str)
+    # A JMESPath result is JSON or an expression reference (`&@`), which has no JSON form: named, not its Python repr.
+    text = json.dumps(value, default=lambda _: "<an expression reference>")
     return text if len(text) <= limit else text[: limit - 1] + "…"
