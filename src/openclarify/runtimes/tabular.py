@@ -74,6 +74,12 @@ class TabularRuntime(Runtime):
     def load(self) -> None:
         path = self._artifact()
         try:
+            if _is_archive(path):
+                raise ModelLoadError(
+                    "ModelDataUrl is a tar or gzip archive (such as SageMaker's model.tar.gz), which this server does"
+                    " not unpack. Unpack it (tar -xzf model.tar.gz -C model/) and point ModelDataUrl at that directory"
+                    " or at the model file in it."
+                )
             self._load(path)
         except ModelLoadError:
             raise
@@ -138,6 +144,14 @@ class TabularRuntime(Runtime):
         answer without handing the work to another thread and back."""
         ctype, out_type = answer_types(content_type, accept)
         return _answer(self, decode_records(body, ctype, text=self.accepts_text), out_type)
+
+
+def _is_archive(path: Path) -> bool:
+    """A gzip file (``1f 8b``) or a POSIX tar (``ustar`` at byte 257): not a model any built-in runtime reads, and
+    the library's own error would only say the file is not a valid model."""
+    with path.open("rb") as f:
+        head = f.read(262)
+    return head.startswith(b"\x1f\x8b") or head[257:262] == b"ustar"
 
 
 def answer_types(content_type: str | None, accept: str | None) -> tuple[str, str]:
