@@ -39,6 +39,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_ping(url: str, seconds: float = 20, every: float = 0.05) -> bool:
+    """Whether ``url`` answers ``GET /ping`` with 200 within ``seconds``: a container or server just started."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ping", timeout=0.5).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(every)
+    return False
+
+
 class LiveServer:
     """One ``openclarify serve`` subprocess; ``stop()`` then ``start()`` restarts it on the same data dir."""
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from tests.conftest import LiveServer, free_port
+from tests.conftest import LiveServer, free_port, wait_for_ping
 from tests.control.helpers import FAST_WAIT, variant
 
 ECHO_CONTAINER = Path(__file__).parent.parent / "containers" / "echo_container.py"
@@ -31,14 +29,9 @@ class Container:
     def start(self) -> Container:
         cmd = [sys.executable, str(ECHO_CONTAINER), "--port", str(self.port), "--model", str(self.model)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/ping", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the echo container did not start")
+        if not wait_for_ping(self.url):
+            raise RuntimeError("the echo container did not start")
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

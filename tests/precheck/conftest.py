@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_ping
 
 from openclarify.services.precheck import PrecheckLimits, PrecheckReport, PrecheckRequest, PrecheckService, Target
 
@@ -38,13 +38,8 @@ class LayoutContainer:
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def wait(self) -> LayoutContainer:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/ping", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.02)
+        if wait_for_ping(self.url, every=0.02):
+            return self
         self.stop()
         raise RuntimeError("the layout container did not start")
 

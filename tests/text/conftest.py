@@ -187,6 +187,23 @@ def text_explainer(
     return explainer
 
 
+def mixed_jsonl_explainer() -> dict[str, Any]:
+    """The explainer of the "mixed" model (a review and a star rating) over JSON Lines records ``{"features": [text,
+    stars]}``, sentence units."""
+    return {
+        "InferenceConfig": {
+            "FeatureTypes": ["text", "numerical"],
+            "FeaturesAttribute": "features",
+            "ContentTemplate": '{"features":$features}',
+            "ProbabilityAttribute": "score",
+        },
+        "ShapConfig": {
+            "ShapBaselineConfig": {"MimeType": "application/jsonlines", "ShapBaseline": '{"features":["<UNK>",3]}'},
+            "TextConfig": {"Language": "en", "Granularity": "sentence"},
+        },
+    }
+
+
 def invoke(runtime: Any, name: str, body: str, *, extended: bool = True, **kwargs: Any) -> tuple[bytes, dict]:
     if extended:
         kwargs["CustomAttributes"] = "openclarify-extended=true"

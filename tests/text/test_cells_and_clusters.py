@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
-from tests.text.conftest import brute_force_shapley, deploy, invoke, masked, text_explainer, units_of
+from tests.text.conftest import (
+    brute_force_shapley,
+    deploy,
+    invoke,
+    masked,
+    mixed_jsonl_explainer,
+    text_explainer,
+    units_of,
+)
 
 from openclarify.clarify.text import paragraphs, split_units
 
@@ -72,19 +80,7 @@ def test_an_emoji_sequence_is_one_unit_in_the_response(sagemaker, sagemaker_runt
 @pytest.fixture(scope="module")
 def jsonl_endpoint(sagemaker, text_models) -> str:
     container = {"Image": SKLEARN, "ModelDataUrl": str(text_models["mixed"].path)}
-    explainer = {
-        "InferenceConfig": {
-            "FeatureTypes": ["text", "numerical"],
-            "FeaturesAttribute": "features",
-            "ContentTemplate": '{"features":$features}',
-            "ProbabilityAttribute": "score",
-        },
-        "ShapConfig": {
-            "ShapBaselineConfig": {"MimeType": "application/jsonlines", "ShapBaseline": '{"features":["<UNK>",3]}'},
-            "TextConfig": {"Language": "en", "Granularity": "sentence"},
-        },
-    }
-    return deploy(sagemaker, container, explainer)
+    return deploy(sagemaker, container, mixed_jsonl_explainer())
 
 
 def jsonl(features: list) -> str:

@@ -16,6 +16,7 @@ from tests.text.conftest import (
     deploy,
     invoke,
     masked,
+    mixed_jsonl_explainer,
     text_explainer,
     units_of,
 )
@@ -197,19 +198,7 @@ def _words(text: str) -> list[str]:
 
 def test_json_lines_mixed_record(sagemaker, sagemaker_runtime, text_models):
     container = {"Image": SKLEARN, "ModelDataUrl": str(text_models["mixed"].path)}
-    explainer = {
-        "InferenceConfig": {
-            "FeatureTypes": ["text", "numerical"],
-            "FeaturesAttribute": "features",
-            "ContentTemplate": '{"features":$features}',
-            "ProbabilityAttribute": "score",
-        },
-        "ShapConfig": {
-            "ShapBaselineConfig": {"MimeType": "application/jsonlines", "ShapBaseline": '{"features":["<UNK>",3]}'},
-            "TextConfig": {"Language": "en", "Granularity": "sentence"},
-        },
-    }
-    name = deploy(sagemaker, container, explainer)
+    name = deploy(sagemaker, container, mixed_jsonl_explainer())
     text = "Great fit. Cheap fabric though!"
     _, body = invoke(sagemaker_runtime, name, json.dumps({"features": [text, 5]}), ContentType="application/jsonlines")
     review, star = body["explanations"]["kernel_shap"][0]

@@ -68,6 +68,7 @@ from openclarify.services.explanations import (
 )
 from openclarify.services.output_checks import check_output_fields
 from openclarify.services.unimplemented import refuse_unimplemented_invocation
+from openclarify.store import EndpointRow
 
 log = logging.getLogger(__name__)
 
@@ -278,12 +279,7 @@ class InvocationService:
             if live.name != name:
                 raise self._not_found(name)
             return live
-        try:
-            row = self._endpoints.describe(name)
-        except ValidationException:
-            raise self._not_found(name) from None
-        if row.name != name:
-            raise self._not_found(name)
+        row = self._described(name)
         if self._endpoints.restoring(name) is not None:
             live = await self._endpoints.wait_live(name, min(RESTORE_WAIT_SECONDS, self._deadline / 2))
             if live is not None:
@@ -305,13 +301,18 @@ class InvocationService:
         """Answer a runtime operation this server does not serve (``UNSERVED_OPERATIONS``) as SageMaker answers bad
         input to it, ValidationError, rather than with a bare 404 boto3 reads as an unmodelled error: the endpoint
         named first, as for InvokeEndpoint, then why and what to call instead."""
+        self._described(name)
+        raise ValidationError(f"{operation} is not supported: {UNSERVED_OPERATIONS[operation]}.")
+
+    def _described(self, name: str) -> EndpointRow:
+        """The endpoint spelled exactly ``name``, case included, else the not-found error."""
         try:
             row = self._endpoints.describe(name)
         except ValidationException:
             raise self._not_found(name) from None
         if row.name != name:
             raise self._not_found(name)
-        raise ValidationError(f"{operation} is not supported: {UNSERVED_OPERATIONS[operation]}.")
+        return row
 
     def _not_ready(self, name: str, state: Restoring) -> ServiceUnavailable:
         why = (
