@@ -147,3 +147,22 @@ def test_a_model_tar_gz_is_refused_saying_to_unpack_it(own_server, model_files, 
     message = refused(live, "openclarify/xgboost", path)
     assert "archive" in message and "Unpack it" in message
     assert alive(live)
+
+
+def test_a_server_without_the_models_library_names_the_package_and_its_extra(tmp_path, model_files):
+    """A server installed without xgboost answered CreateModel with "not a valid XGBoost model. Save it with ...",
+    sending the user after a good file instead of the missing package. The package is taken away here by a module of
+    its name that fails to import as an absent one does (the server's PYTHONPATH comes first)."""
+    shadow = tmp_path / "without-xgboost" / "xgboost"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'xgboost'\", name='xgboost')\n")
+    root = model_files["openclarify/xgboost"].parent
+    live = LiveServer(tmp_path / "data", [root], env={"PYTHONPATH": str(shadow.parent)}).start()
+    try:
+        message = refused(live, "openclarify/xgboost", model_files["openclarify/xgboost"])
+    finally:
+        live.stop()
+    assert message == (
+        "This server cannot load XGBoost models: the Python package 'xgboost' is not installed. Install it "
+        "(pip install 'openclarify[xgboost]' installs what XGBoost models need) and restart the server."
+    )

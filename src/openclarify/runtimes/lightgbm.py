@@ -14,6 +14,7 @@ _TREE_SIZES = re.compile(r"^tree_sizes=(.*)\n", re.MULTILINE)
 
 class LightGBMRuntime(TabularRuntime):
     kind = "LightGBM"
+    extra = "lightgbm"
     filenames = ("model.txt", "model.bst", "model.lgb")
     hint = "Save it with Booster.save_model('model.txt')."
 

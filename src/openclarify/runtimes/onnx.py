@@ -18,6 +18,7 @@ _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 class OnnxRuntime(TabularRuntime):
     kind = "ONNX"
+    extra = "onnx"
     filenames = ("model.onnx",)
     hint = "Export it with skl2onnx or onnxmltools (zipmap=False for classifiers)."
 

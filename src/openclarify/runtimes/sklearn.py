@@ -45,6 +45,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 
 class SklearnRuntime(TabularRuntime):
     kind = "scikit-learn (skops)"
+    extra = "sklearn"
     filenames = ("model.skops",)
     hint = "Save it with skops.io.dump(model, 'model.skops'); pickle and joblib files are not accepted."
     accepts_text = True

@@ -63,6 +63,8 @@ class TabularRuntime(Runtime):
     """Artifact names looked for when ModelDataUrl is a directory, in order."""
     hint: str = ""
     """How to produce a valid artifact; appended to load errors."""
+    extra: str = "all"
+    """The extra that installs the library (``pip install 'openclarify[xgboost]'``), named when it is missing."""
 
     n_features: int | None = None
     accepts_text: bool = False
@@ -83,6 +85,14 @@ class TabularRuntime(Runtime):
             self._load(path)
         except ModelLoadError:
             raise
+        except (
+            ModuleNotFoundError
+        ) as exc:  # the library, not the file: "not a valid model" would send the user after it
+            raise ModelLoadError(
+                f"This server cannot load {self.kind} models: the Python package {exc.name!r} is not installed. "
+                f"Install it (pip install 'openclarify[{self.extra}]' installs what {self.kind} models need) and "
+                "restart the server."
+            ) from exc
         except Exception as exc:  # the library's message may quote file bytes: keep it out of the answer
             raise ModelLoadError(f"ModelDataUrl is not a valid {self.kind} model. {self.hint}".strip()) from exc
 

@@ -12,6 +12,7 @@ from openclarify.runtimes.tabular import TabularRuntime
 
 class XGBoostRuntime(TabularRuntime):
     kind = "XGBoost"
+    extra = "xgboost"
     # xgboost-model is the name SageMaker's XGBoost container saves its model under.
     filenames = ("model.json", "model.ubj", "xgboost-model.json", "xgboost-model", "model.bst")
     hint = "Save it with Booster.save_model('model.json') or 'model.ubj'."
