@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openclarify.errors import ServiceError, ValidationError, ValidationException
 from openclarify.services.invocations import MAX_BODY_BYTES
-from openclarify.wire import awsjson
+from openclarify.wire import awsjson, runtime_api
 
 
 class BodyLimitMiddleware:
@@ -96,5 +96,12 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(exc: ServiceError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = awsjson.error(exc, awsjson.status_for(exc.code), awsjson.new_request_id())
+    """In the shape of the API the request was for: the runtime's errors carry ``ErrorCode`` and ``Message``, as its
+    handler's do (a body refused here had the control plane's ``__type`` before, and the same body sent chunked, read
+    by the handler, the runtime's)."""
+    request_id = awsjson.new_request_id()
+    if _is_runtime(scope):
+        response = runtime_api.error(exc, request_id)
+    else:
+        response = awsjson.error(exc, awsjson.status_for(exc.code), request_id)
     await response(scope, receive, send)
