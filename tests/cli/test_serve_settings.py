@@ -91,19 +91,26 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path):
     assert result.stderr.splitlines()[-1].startswith("openclarify: cannot open the database of --database-url: ")
 
 
-def test_a_second_server_on_the_same_database_is_refused_until_the_first_is_gone(tmp_path, model_root):
-    # Each server serves endpoints from its own memory: a second one on the same SQLite file used to start, and then
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_second_server_on_the_same_database_is_refused_until_the_first_is_gone(
+    request, tmp_path, model_root, backend
+):
+    # Each server serves endpoints from its own memory: a second one on the same database used to start, and then
     # kept answering an endpoint the first had deleted.
-    first = LiveServer(tmp_path, [model_root]).start()
+    if backend == "sqlite":  # the same data directory holds the same default database
+        database, elsewhere, where = [], tmp_path, f"the database {tmp_path / 'openclarify.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+        database, elsewhere, where = ["--database-url", url], tmp_path / "other", "the database of --database-url"
+    first = LiveServer(tmp_path, [model_root], extra_args=database).start()
     try:
-        second = cli("serve", "--data-dir", str(tmp_path), "--port", "0", timeout=30)
+        second = cli("serve", "--data-dir", str(elsewhere), "--port", "0", *database, timeout=30)
         message = one_line_error(second, 2)
-        assert f"another openclarify server is using the database {tmp_path / 'openclarify.db'}" in message
-        assert "--data-dir" in message
+        assert f"another openclarify server is using {where}" in message
     finally:
         assert first.process is not None
-        first.process.kill()  # as kill -9: the kernel lets go of the lock, with no file left to clean up
+        first.process.kill()  # as kill -9: the lock goes with the process, with nothing left to clean up
         first.process.wait(10)
         first.process = None
-    again = LiveServer(tmp_path, [model_root]).start()
+    again = LiveServer(tmp_path, [model_root], extra_args=database).start()
     again.stop()

@@ -246,35 +246,20 @@ def check_can_serve(settings: Settings) -> None:
 
 @contextmanager
 def sole_server(settings: Settings) -> Iterator[None]:
-    """Hold the SQLite database for this server's life: a second server on it is refused with one line.
-
-    Each server deploys and serves endpoints from its own memory, so two on one database would each miss what the
-    other updates or deletes (one kept answering an endpoint the other had deleted). An exclusive ``flock`` on a file
-    beside the database says one is running; the kernel releases it when the process ends, however it ends, so a
-    server killed with -9 leaves nothing to clean up. PostgreSQL is shared by design (``--ray``); a plain server on
-    it is not checked."""
-    if _uses_postgres(settings):
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no flock to hold
-        yield
-        return
+    """Hold the database for this server's life (``store.held_exclusively``): a second server on it is refused with
+    one line, since each serves endpoints from its own memory (one kept answering an endpoint the other had
+    deleted)."""
     from openclarify.app import DB_FILE
-    from openclarify.store import sqlite_path
+    from openclarify.store import DatabaseInUse, held_exclusively
 
-    database = sqlite_path(settings.database_url, settings.data_dir / DB_FILE)
-    with open(database.with_name(database.name + ".lock"), "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CliError(
-                f"another openclarify server is using the database {database}: stop it, or give this one another "
-                f"{flag_name('data_dir')}.",
-                EXIT_USAGE,
-            ) from None
-        yield
+    try:
+        with held_exclusively(settings.database_url, settings.data_dir / DB_FILE):
+            yield
+    except DatabaseInUse as exc:
+        where = "--database-url" if _uses_postgres(settings) else flag_name("data_dir")
+        raise CliError(
+            f"another openclarify server is using {exc}: stop it, or give this one another {where}.", EXIT_USAGE
+        ) from None
 
 
 def check_port(host: str, port: int) -> None:

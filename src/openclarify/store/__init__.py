@@ -1,10 +1,13 @@
 """Persistence. Services depend on the :class:`Store` protocol only; SQLite is the default backend and
 PostgreSQL (``postgresql://`` database URLs, the ``postgres`` extra) the shared one."""
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from openclarify.store import postgres, sqlite
 from openclarify.store.base import (
     AlreadyExists,
+    DatabaseInUse,
     EndpointConfigRow,
     EndpointRow,
     ModelRow,
@@ -22,6 +25,15 @@ def open_store(database_url: str | None, default_sqlite_path: Path) -> Store:
     return SQLiteStore(sqlite_path(database_url, default_sqlite_path))
 
 
+def held_exclusively(database_url: str | None, default_sqlite_path: Path) -> AbstractContextManager[None]:
+    """The database held for one server while the block runs; DatabaseInUse (naming it) when another server holds
+    it. Each server deploys and serves endpoints from its own memory, so two on one database would each miss what the
+    other updates or deletes."""
+    if database_url and is_postgres_url(database_url):
+        return postgres.held_exclusively(database_url)
+    return sqlite.held_exclusively(sqlite_path(database_url, default_sqlite_path))
+
+
 def sqlite_path(database_url: str | None, default_sqlite_path: Path) -> Path:
     """The SQLite file a database URL names (``sqlite:///path``, or None for the default file). ValueError for a URL
     that names no SQLite file."""
@@ -34,6 +46,7 @@ def sqlite_path(database_url: str | None, default_sqlite_path: Path) -> Path:
 
 __all__ = [
     "AlreadyExists",
+    "DatabaseInUse",
     "EndpointConfigRow",
     "EndpointRow",
     "ModelRow",
@@ -41,6 +54,7 @@ __all__ = [
     "PostgresStore",
     "SQLiteStore",
     "Store",
+    "held_exclusively",
     "open_store",
     "sqlite_path",
 ]

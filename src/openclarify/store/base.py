@@ -21,6 +21,10 @@ class NotFound(Exception):
     """No row has that name."""
 
 
+class DatabaseInUse(Exception):
+    """Another server holds the database (``store.held_exclusively``)."""
+
+
 @dataclass(frozen=True)
 class ModelRow:
     name: str

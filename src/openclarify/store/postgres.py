@@ -1,5 +1,6 @@
-"""PostgreSQL backend: the same :class:`~openclarify.store.base.Store` protocol as SQLite, for servers that share
-state between processes or machines (``--database-url postgresql://...``, required by ``serve --ray``).
+"""PostgreSQL backend: the same :class:`~openclarify.store.base.Store` protocol as SQLite, for state reached from
+several processes or machines (``--database-url postgresql://...``, required by ``serve --ray``). One server owns
+it at a time (``held_exclusively``): each deploys endpoints in its own memory.
 
 psycopg 3 (the ``postgres`` extra) is imported when the store is built, so the embedded default never needs it.
 One connection guarded by a lock, as the SQLite store: control-plane writes are rare and short. A connection
@@ -17,12 +18,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+from openclarify.store.base import AlreadyExists, DatabaseInUse, EndpointConfigRow, EndpointRow, ModelRow, NotFound
 from openclarify.store.migrations import migrations
 from openclarify.store.tables import SqlTables
 
 # Any constant shared by every openclarify server using the database: serialises concurrent migrations.
 _MIGRATION_LOCK = 0x6F636C72
+_SERVER_LOCK = _MIGRATION_LOCK + 1
 
 
 def is_postgres_url(url: str) -> bool:
@@ -183,3 +185,19 @@ class PostgresStore(SqlTables):
 
     def delete_endpoint(self, name: str) -> None:
         self._delete("endpoints", name)
+
+
+@contextmanager
+def held_exclusively(url: str) -> Iterator[None]:
+    """Hold the database for one server while the block runs: DatabaseInUse when another holds it.
+
+    A session advisory lock on a connection of its own, so no transaction of the store is kept open for it;
+    PostgreSQL lets it go when the connection ends, however the process ends. Best effort: a connection cut by the
+    database server (a restart, ``pg_terminate_backend``) lets the lock go with it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        taken = connection.execute("SELECT pg_try_advisory_lock(%s)", (_SERVER_LOCK,)).fetchone()
+        if not (taken and taken[0]):
+            raise DatabaseInUse("the database of --database-url")
+        yield

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from openclarify.store.base import AlreadyExists, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+from openclarify.store.base import AlreadyExists, DatabaseInUse, EndpointConfigRow, EndpointRow, ModelRow, NotFound
 from openclarify.store.migrations import migrations
 from openclarify.store.tables import SqlTables
 
@@ -129,3 +129,23 @@ class SQLiteStore(SqlTables):
 
     def delete_endpoint(self, name: str) -> None:
         self._delete("endpoints", name)
+
+
+@contextmanager
+def held_exclusively(path: Path) -> Iterator[None]:
+    """Hold the database file for one server while the block runs: DatabaseInUse when another holds it.
+
+    An exclusive ``flock`` on a file beside the database; the kernel lets it go when the process ends, however it
+    ends, so a server killed with -9 leaves nothing to clean up. Without ``fcntl`` (not POSIX) nothing is held."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(f"the database {path}") from None
+        yield
