@@ -55,6 +55,8 @@ def check_design_size(n_players: int, budget: int, max_cells: int | None) -> Non
     """
     if max_cells is None:
         return
+    if not is_count(max_cells) or max_cells < 0:
+        raise ValueError(f"max_design_cells must be None or a non-negative integer, got {max_cells!r}")
     cells = design_cells(n_players, budget)
     if cells > max_cells:
         raise DesignTooLarge(

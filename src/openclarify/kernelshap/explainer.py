@@ -143,8 +143,9 @@ def explain(
     _check_interactions(interactions)
     m = x.shape[0]
     n_samples = clarify_n_samples(m, number_of_samples)
-    if max_rows < 1:
-        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    if not is_count(max_rows) or max_rows < 1:
+        raise ValueError(f"max_rows must be an integer of at least 1, got {max_rows!r}")
+    _check_design_arguments(design, designs)
     drawn_here = seed is None
     seed = _resolve_seed(seed)
     # A feature equal to x in every baseline row cannot change any synthetic row: a null player,
@@ -157,7 +158,9 @@ def explain(
 
     model_rows = 0
     if fx is None:
-        fx_out = as_outputs(predict(x[None, :]), 1, None, "the record")[0]
+        # A copy: a model may hand back a buffer of its own that its next call overwrites (a preallocated output),
+        # and f(x) is read again after the synthetic rows were predicted.
+        fx_out = as_outputs(predict(x[None, :]), 1, None, "the record")[0].copy()
         model_rows += 1
     else:
         fx_out = as_outputs(np.asarray(fx, dtype=float).reshape(1, -1), 1, None, "the record")[0]
@@ -257,6 +260,8 @@ def _checking_arguments(game: Callable[..., Explanation]) -> Callable[..., Expla
             raise ValueError(f"v_full has {v_full.shape[0]} outputs but v_empty has {v_empty.shape[0]}")
         check_in_domain(v_full, link, "the full coalition (v_full)")
         check_in_domain(v_empty, link, "the empty coalition (v_empty)")
+        _check_design_arguments(given["design"], given["designs"])
+        given["values"] = _checked_values(values, v_full.shape[0])
         return game(*bound.args, **bound.kwargs)
 
     explain_game.__name__ = explain_game.__qualname__ = "explain_game"
@@ -451,7 +456,8 @@ def _evaluate_until_stopped(
             break
         stop = min(total, first if done == 0 else done + block)
         part, part_rows = values(design.rows(done, stop))
-        parts.append(part)
+        # A copy: the values may be a view of the model's own output buffer, which the next block's call overwrites.
+        parts.append(np.array(part, dtype=float))
         rows += part_rows
         done = stop
     if done < leading:
@@ -573,6 +579,45 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def _check_interactions(interactions: object) -> None:
     if interactions is not None and (not is_count(interactions) or interactions < 0):
         raise ValueError(f"interactions must be None or a non-negative integer, got {interactions!r}")
+
+
+def _checked_values(values: ValueFn, d: int) -> ValueFn:
+    """``values`` behind a check of what it returns: a caller's value function that returns too few rows, another
+    number of outputs or NaN would otherwise surface as a broadcasting error deep in the fit, or as NaN attributions
+    flagged exact."""
+
+    def checked(design: CoalitionDesign) -> tuple[np.ndarray, int]:
+        answer = values(design)
+        if not isinstance(answer, tuple) or len(answer) != 2:
+            raise TypeError("the value function must return (values, model rows), got " + type(answer).__name__)
+        raw, rows = answer
+        try:
+            out = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"the value function returned non-numeric values: {exc}") from None
+        if out.ndim == 1 and d == 1:
+            out = out[:, None]
+        n = design.n_coalitions
+        if out.shape != (n, d):
+            raise ValueError(
+                f"the value function returned shape {out.shape} for {n} coalitions; expected ({n}, {d}), one value"
+                " per output of v_full"
+            )
+        if not np.isfinite(out).all():
+            raise ValueError("the value function returned NaN or infinite values")
+        if not is_count(rows) or rows < 0:
+            raise ValueError(f"the value function's model row count must be a non-negative integer, got {rows!r}")
+        return out, int(rows)
+
+    return checked
+
+
+def _check_design_arguments(design: object, designs: object) -> None:
+    if design is not None and not isinstance(design, CoalitionDesign):
+        raise TypeError(f"design must be a CoalitionDesign from plan_design, got {type(design).__name__}")
+    # Duck-typed: a caller's bounded cache need not subclass MutableMapping, only be read and written like a dict.
+    if designs is not None and not (hasattr(designs, "get") and hasattr(designs, "__setitem__")):
+        raise TypeError(f"designs must be a mutable mapping (a dict the caller owns), got {type(designs).__name__}")
 
 
 def _known_value(value: object, what: str) -> np.ndarray:
