@@ -81,3 +81,28 @@ def test_a_csv_baseline_number_with_thousands_of_leading_zeros_reaches_json_line
     row = parse_baseline("0" * 5000 + "1,-" + "0" * 5000 + "2,0").rows[0]
     assert jsonlines_line(row, None) == "[1,-2,0]"
     np.testing.assert_array_equal(parse_baseline("0" * 5000 + "1,2").matrix(), [[1, 2]])
+
+
+def test_a_leading_byte_order_mark_is_dropped_from_text_as_from_bytes():
+    assert parse_baseline("\ufeff1,2").rows == parse_baseline(b"\xef\xbb\xbf1,2").rows == (("1", "2"),)
+    assert parse_baseline("\ufeff[1,2]", "application/jsonlines").rows == ((1, 2),)
+
+
+def test_bytes_not_in_utf8_name_the_baseline():
+    with pytest.raises(ValidationException, match=r"^ShapBaselineUri 'b\.csv' is not valid UTF-8 \(byte 0\)"):
+        parse_baseline("1,2".encode("utf-16"), source="ShapBaselineUri 'b.csv'")
+
+
+def test_row_and_value_bounds_count_rows_not_line_breaks():
+    from openclarify.clarify.baseline import MAX_BASELINE_CELLS, MAX_BASELINE_ROWS
+
+    # Quoted cells may hold line breaks and commas: they are one row, however many of each.
+    quoted = '"' + "a,\n" * (MAX_BASELINE_ROWS + 1) + '",1\n'
+    assert parse_baseline(quoted).size == 1
+    with pytest.raises(ValidationException, match=f"holds more than {MAX_BASELINE_ROWS:,} rows"):
+        parse_baseline("1\n" * (MAX_BASELINE_ROWS + 1))
+    with pytest.raises(ValidationException, match=f"holds more than {MAX_BASELINE_ROWS:,} rows"):
+        parse_baseline("[1]\n" * (MAX_BASELINE_ROWS + 1), "application/jsonlines")
+    with pytest.raises(ValidationException, match=f"holds more than {MAX_BASELINE_CELLS:,} values"):
+        parse_baseline("[" + ",".join(["0"] * (MAX_BASELINE_CELLS + 1)) + "]", "application/jsonlines")
+    assert parse_baseline("1\n" * MAX_BASELINE_ROWS + "\n\n").size == MAX_BASELINE_ROWS

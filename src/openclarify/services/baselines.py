@@ -129,12 +129,20 @@ def fetch_uri(uri: str, model_roots: tuple[Path, ...], allow_https: bool) -> byt
         )
     if not is_file:
         raise ValidationException(f"ShapBaselineUri {uri!r} does not exist or is not a file.")
-    if resolved.stat().st_size > MAX_BASELINE_BYTES:
+    try:
+        # Read at most one byte past the bound: the file may grow after any size check.
+        with resolved.open("rb") as f:
+            data = f.read(MAX_BASELINE_BYTES + 1)
+    except OSError as exc:  # permissions, a file removed since: the operator's files, not a server fault
+        raise ValidationException(
+            f"ShapBaselineUri {uri!r} cannot be read ({exc.strerror or type(exc).__name__})."
+        ) from None
+    if len(data) > MAX_BASELINE_BYTES:
         raise ValidationException(
             f"ShapBaselineUri {uri!r} is larger than {MAX_BASELINE_BYTES // (1024 * 1024)} MiB; a SHAP baseline "
             "should hold a few representative rows (each row multiplies the synthetic dataset)."
         )
-    return resolved.read_bytes()
+    return data
 
 
 def _fetch_https(uri: str) -> bytes:
