@@ -120,3 +120,18 @@ def test_a_baseline_file_past_the_row_or_value_bound_fails_the_deployment_at_onc
     model = {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}
     reason = create_failing(sagemaker, model, {"ShapConfig": {"ShapBaselineConfig": {"ShapBaselineUri": str(path)}}})
     assert reason.startswith(f"ShapBaselineUri {str(path)!r} holds {words}")
+
+
+@pytest.mark.parametrize(
+    ("inline", "cell"),
+    [
+        ("x0,x1,x2,x3,x4\n0.1,0.2,0.3,0.4,0.5", 'Baseline row 1, column 1: "x0" is not a number'),  # a header line
+        ("0.1,0.2,0.3,0.4,0.5,", 'Baseline row 1, column 6: "" is not a number'),  # a trailing comma
+        ("0.1,nan,0.3,0.4,0.5", "Baseline row 1, column 2 is nan, not a finite number"),
+    ],
+    ids=["header", "trailing comma", "nan"],
+)
+def test_a_non_numeric_baseline_for_an_in_process_model_names_the_cell(sagemaker, trained, inline, cell):
+    # The FailureReason said only "non-numeric or missing values", leaving the user to search the baseline.
+    reason = create_failing(sagemaker, {"Image": XGB, "ModelDataUrl": str(trained[XGB].path)}, shap_config(inline))
+    assert f"the SHAP baseline has non-numeric or missing values ({cell}), but model" in reason

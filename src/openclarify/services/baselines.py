@@ -186,3 +186,14 @@ def numeric_matrix(baseline: Baseline) -> np.ndarray | None:
     except ValidationException:
         return None
     return matrix if np.all(np.isfinite(matrix)) else None
+
+
+def why_not_numeric(baseline: Baseline) -> str:
+    """Why ``numeric_matrix`` gave None, naming the first cell at fault: a header line, a trailing comma or a ``nan``
+    is then found without reading the whole baseline."""
+    try:
+        matrix = baseline.matrix()
+    except ValidationException as exc:  # its first clause: the rest says what the caller's message says
+        return exc.message.split(";")[0].rstrip(".")
+    row, column = np.argwhere(~np.isfinite(matrix))[0]
+    return f"Baseline row {row + 1}, column {column + 1} is {matrix[row, column]}, not a finite number"

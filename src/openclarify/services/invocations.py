@@ -52,6 +52,7 @@ from openclarify.services.baselines import (
     check_headers,
     numeric_matrix,
     read_baseline,
+    why_not_numeric,
 )
 from openclarify.services.design_pool import DesignPool
 from openclarify.services.endpoints import EndpointService, LiveEndpoint, LiveVariant, Restoring
@@ -225,8 +226,9 @@ class InvocationService:
                 return cached
             if prepared.matrix is None:
                 raise ValidationException(
-                    f"Variant {variant.name}: the SHAP baseline has non-numeric or missing values, but model "
-                    f"{variant.model_name} runs in process and takes numbers only."
+                    f"Variant {variant.name}: the SHAP baseline has non-numeric or missing values "
+                    f"({why_not_numeric(prepared.baseline)}), but model {variant.model_name} runs in process and "
+                    "takes numbers only."
                 )
             try:
                 raw = await anyio.to_thread.run_sync(runtime.predict, prepared.matrix)
