@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.conftest import cli, one_line_error
+from tests.conftest import LiveServer
 
 SCRIPT = Path(sys.executable).parent / "openclarify"  # the console script pip installed next to this Python
 
@@ -47,6 +48,17 @@ def test_demo_refuses_a_data_directory_it_cannot_make(tmp_path):
     (tmp_path / "a-file").write_text("")
     message = one_line_error(cli("demo", "--exit", "--data-dir", str(tmp_path / "a-file" / "state")), 2)
     assert "data directory" in message and "--data-dir" in message
+
+
+def test_demo_refuses_the_data_directory_of_a_running_server(tmp_path, model_root):
+    # Two servers on one database each serve from their own memory: the demo's --data-dir may name a server's.
+    live = LiveServer(tmp_path, [model_root]).start()
+    try:
+        result = cli("demo", "--exit", "--records", "1", "--data-dir", str(tmp_path), timeout=60)
+    finally:
+        live.stop()
+    assert "another openclarify server is using the database" in one_line_error(result, 2)
+    assert "Trained" not in result.stdout
 
 
 def test_with_exit_the_demo_suggests_nothing_that_needs_the_stopped_server(tmp_path):

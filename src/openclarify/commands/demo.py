@@ -114,6 +114,7 @@ class Demo:
 
         from openclarify.app import BackgroundServer, build_app
         from openclarify.commands.common import client, translated_errors
+        from openclarify.commands.serve import sole_server
         from openclarify.process import tune_for_serving
         from openclarify.settings import Settings
 
@@ -134,6 +135,7 @@ class Demo:
             host="127.0.0.1", port=args.port or _free_port(), data_dir=self.data_dir, model_roots=(models,)
         )
         tune_for_serving()  # as `openclarify serve` runs
+        stack.enter_context(sole_server(settings))  # --data-dir may name a running server's
         try:
             server = BackgroundServer(build_app(settings), settings.host, settings.port).start()
         except (OSError, RuntimeError) as exc:
