@@ -131,15 +131,16 @@ def test_large_explanation_fans_out_and_equals_the_embedded_server(
 
 
 def test_a_second_driver_on_the_same_cluster_is_refused_and_the_first_keeps_serving(
-    ray_server: LiveServer, tmp_path
+    ray_server: LiveServer, tmp_path, postgres
 ) -> None:
     # A second 'serve --ray' used to take over the first's proxy and applications silently, and when the first
     # exited it deleted them: every request then got Ray's 404. Now the second refuses to start (exit 2, one line).
+    # It gets a database of its own: on the first's, the database's own hold refuses it first (tests/cli).
     import subprocess
 
-    second = LiveServer(
-        tmp_path / "second", ray_server.model_roots, env=ray_server.env, extra_args=ray_server.extra_args
-    )
+    args = list(ray_server.extra_args)
+    args[args.index("--database-url") + 1] = postgres.create_database()
+    second = LiveServer(tmp_path / "second", ray_server.model_roots, env=ray_server.env, extra_args=args)
     result = subprocess.run(
         second.command(),
         capture_output=True,
