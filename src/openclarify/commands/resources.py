@@ -11,6 +11,9 @@ import json
 from typing import Any
 
 from openclarify.commands.common import (
+    ENDPOINT_ENV,
+    EXIT_REFUSED,
+    CliError,
     add_server_arguments,
     client,
     console,
@@ -84,10 +87,29 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+_UNBOUNDED = 1 << 20  # wider than any table: measured against it, a table asks for the width it needs
+
+
+def _print(out: Any, table: Any) -> None:
+    """Print ``table`` with nothing cut. On a terminal, a long cell folds onto more lines. Elsewhere (a pipe, a
+    file) there is no screen to fit: the table gets the width it needs, so each row stays on one line for grep and
+    awk, instead of rich's default 80 columns, which wrapped every row of a 63-character name in two."""
+    from rich.measure import Measurement
+
+    if not out.is_terminal:
+        needed = Measurement.get(out, out.options.update_width(_UNBOUNDED), table).maximum
+        out.width = max(out.width, needed)
+    out.print(table)
+
+
 def run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import PaginationError
     from rich.json import JSON
     from rich.table import Table
+    from rich.text import Text
 
+    # Every cell is a Text, never a str: rich reads a str as markup, so a value holding brackets (a FailureReason
+    # that quotes a baseline value "[/x]") was altered or ended in a MarkupError traceback.
     list_op, key, describe_op, param, columns = KINDS[args.kind]
     url = endpoint_url(args)
     sm = client("sagemaker", url, args.region)
@@ -98,29 +120,38 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(answer, indent=2))
                 return 0
-            table = Table(title=f"{args.kind[:-1]} {args.name}", title_justify="left", show_header=False)
-            table.add_column(style="bold")
-            table.add_column()
+            # The server's spelling of the name: names match case-insensitively, so the one typed may differ.
+            title = f"{args.kind[:-1]} {answer.get(param, args.name)}"
+            table = Table(title=Text(title), title_justify="left", show_header=False)
+            table.add_column(style="bold", overflow="fold")
+            table.add_column(overflow="fold")
             for field, value in answer.items():
                 if isinstance(value, dict | list):
-                    table.add_row(field, JSON(json.dumps(value)))
+                    document = JSON(json.dumps(value))
+                    document.text.no_wrap = False  # rich's JSON never wraps, so a long value was cut with "…"
+                    table.add_row(Text(field), document)
                 else:
-                    table.add_row(field, str(value))
-            out.print(table)
+                    table.add_row(Text(field), Text(str(value)))
+            _print(out, table)
             return 0
-        rows = [row for page in sm.get_paginator(list_op).paginate() for row in page[key]]
+        try:
+            rows = [row for page in sm.get_paginator(list_op).paginate() for row in page[key]]
+        except PaginationError as exc:  # a NextToken answered twice: paging would never end
+            raise CliError(
+                f"{url} did not answer as a SageMaker API does ({exc}): check --endpoint-url (or {ENDPOINT_ENV}).",
+                EXIT_REFUSED,
+            ) from None
     if args.json:
         print(json.dumps(_plain(rows), indent=2))
         return 0
     table = Table(title=plural(len(rows), args.kind[:-1]), title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        cells = [_cell(row.get(column, "")) for column in columns]
+        cells = [Text(_cell(row.get(column, ""))) for column in columns]
         if args.kind == "endpoints":
             status = cells[1]
-            colour = {"InService": "green", "Failed": "red"}.get(status, "yellow")
-            cells[1] = f"[{colour}]{status}[/]"
+            status.stylize({"InService": "green", "Failed": "red"}.get(status.plain, "yellow"))
         table.add_row(*cells)
-    out.print(table)
+    _print(out, table)
     return 0
