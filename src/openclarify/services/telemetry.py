@@ -11,6 +11,7 @@ concurrent invocations never mix. Outside an invocation ``current()`` answers a 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -43,14 +44,34 @@ class InvocationStats:
     variant: str | None = None
     """The variant that served it, also when it then failed."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _running: dict[int, float] = field(default_factory=dict, repr=False)
+    """Start times of model calls not finished yet, by call number."""
+    _calls: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def routed(self, endpoint: str, variant: str) -> None:
         self.endpoint, self.variant = endpoint, variant
 
-    def add_model(self, seconds: float, rows: int) -> None:
+    @contextlib.contextmanager
+    def model_call(self, rows: int) -> Iterator[None]:
+        """Time one call into the model. Until it returns, :meth:`model_seconds_until` counts it as running: an
+        explanation past its deadline is answered while its thread, abandoned, still waits on the model, and that
+        wait must show as model time, not as the explainer's."""
+        started = time.perf_counter()
         with self._lock:
-            self.model_seconds += seconds
-            self.model_rows += rows
+            call = next(self._calls)
+            self._running[call] = started
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.pop(call, None)
+                self.model_seconds += time.perf_counter() - started
+                self.model_rows += rows
+
+    def model_seconds_until(self, now: float) -> float:
+        """Model time up to ``now`` (a ``time.perf_counter()``), calls still running included."""
+        with self._lock:
+            return self.model_seconds + sum(now - started for started in self._running.values())
 
     def add_queue(self, seconds: float) -> None:
         with self._lock:
@@ -107,29 +128,20 @@ class TimedRuntime(Runtime):
         self.inner.load()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
-        try:
+        with current().model_call(int(np.shape(X)[0])):
             return self.inner.predict(X)
-        finally:
-            current().add_model(time.perf_counter() - started, int(np.shape(X)[0]))
 
     async def invoke(
         self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
     ) -> InvokeResult:
-        started = time.perf_counter()
-        try:
+        with current().model_call(_body_rows(body)):
             return await self.inner.invoke(body, content_type, accept, custom_attributes)
-        finally:
-            current().add_model(time.perf_counter() - started, _body_rows(body))
 
     def invoke_blocking(
         self, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None
     ) -> InvokeResult:
-        started = time.perf_counter()
-        try:
+        with current().model_call(_body_rows(body)):
             return self.inner.invoke_blocking(body, content_type, accept, custom_attributes)  # type: ignore[attr-defined]
-        finally:
-            current().add_model(time.perf_counter() - started, _body_rows(body))
 
     def close(self) -> None:
         self.inner.close()

@@ -5,7 +5,7 @@ its own :class:`Metrics` registry: no process-global state, so tests can build m
 
 - ``openclarify_requests_total{operation,status}`` and ``openclarify_request_seconds{operation}``: every HTTP
   request, by API operation (``CreateModel``, ``InvokeEndpoint``, ...; ``console``, ``metrics``, ``ping`` for the
-  rest) and HTTP status.
+  rest; ``unknown`` for an ``X-Amz-Target`` naming no operation this server serves) and HTTP status.
 - ``openclarify_invocations_total{endpoint,variant,code}``: InvokeEndpoint by outcome (``Success`` or the AWS
   error code). ``endpoint`` and ``variant`` are empty for a request that reached no endpoint (an unknown name, a
   refused signature): the series stay as many as the endpoints, whatever names requests make up. Such requests
@@ -15,6 +15,13 @@ its own :class:`Metrics` registry: no process-global state, so tests can build m
   (the rest: parsing, synthetic rows, the Kernel SHAP solve, the response), or ``total``.
 - ``openclarify_model_rows_total{endpoint}``: rows the model evaluated (records, synthetic and baseline rows).
 - ``openclarify_explanations_total{endpoint,kind}``: explained records, ``kind`` ``exact`` or ``sampled``.
+
+A successful DeleteEndpoint removes every series labelled with that endpoint, so deleted endpoints do not stay in
+``/metrics`` for the life of the process.
+
+Logs: every InvokeEndpoint logs one JSON line (``event`` ``invocation``) on ``openclarify.invocations``, and every
+other request answered with an error one line (``event`` ``request``) on ``openclarify.requests``, both at INFO with
+the ``x-amzn-RequestId`` the client got. Neither carries headers, CustomAttributes or record contents.
 """
 
 from __future__ import annotations
@@ -31,10 +38,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openclarify.services import telemetry
+from openclarify.wire.sagemaker_api import OPERATIONS
 
 log = logging.getLogger("openclarify.invocations")
+request_log = logging.getLogger("openclarify.requests")
 
 _INVOKE = re.compile(r"^/endpoints/([^/]+)/invocations$")
+# A DeleteEndpoint body is {"EndpointName": at most 63 characters}; more than this is not one to act on.
+_DELETE_BODY_BYTES = 4096
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -80,32 +91,64 @@ class Metrics:
             ["endpoint", "source"],
             registry=r,
         )
+        self._per_endpoint: list[tuple[Counter | Histogram, tuple[str, ...]]] = [
+            (self.invocations, ("endpoint", "variant", "code")),
+            (self.invocation_seconds, ("endpoint", "stage")),
+            (self.model_rows, ("endpoint",)),
+            (self.explanations, ("endpoint", "kind")),
+            (self.designs, ("endpoint", "source")),
+        ]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def forget(self, endpoint: str) -> None:
+        """Remove every series labelled with ``endpoint`` (names are case-insensitive, as the service keys them)."""
+        name = endpoint.lower()
+        for metric, labels in self._per_endpoint:
+            children = {
+                tuple(sample.labels[label] for label in labels)
+                for family in metric.collect()
+                for sample in family.samples
+                if sample.labels["endpoint"] and sample.labels["endpoint"].lower() == name
+            }
+            for values in children:
+                metric.remove(*values)
+
     def observe_invocation(
-        self, endpoint: str, variant: str, code: str, seconds: float, stats: telemetry.InvocationStats, records: int
+        self,
+        endpoint: str,
+        variant: str,
+        code: str,
+        seconds: float,
+        stats: telemetry.InvocationStats,
+        records: int,
+        status: int,
+        request_id: str | None,
     ) -> None:
-        explainer = max(0.0, seconds - stats.model_seconds - stats.queue_seconds)
+        model_seconds = stats.model_seconds_until(time.perf_counter())
+        explainer = max(0.0, seconds - model_seconds - stats.queue_seconds)
         self.invocations.labels(endpoint, variant, code).inc()
         self.invocation_seconds.labels(endpoint, "total").observe(seconds)
-        if not endpoint:  # refused before reaching an endpoint: no queue, model or explainer time to speak of
-            return
-        for stage, value in (("queue", stats.queue_seconds), ("model", stats.model_seconds), ("explainer", explainer)):
-            self.invocation_seconds.labels(endpoint, stage).observe(value)
-        self.model_rows.labels(endpoint).inc(stats.model_rows)
-        self.explanations.labels(endpoint, "exact").inc(stats.explained_exact)
-        self.explanations.labels(endpoint, "sampled").inc(stats.explained_sampled)
-        if stats.designs_ahead or stats.designs_on_request:
-            self.designs.labels(endpoint, "ahead").inc(stats.designs_ahead)
-            self.designs.labels(endpoint, "request").inc(stats.designs_on_request)
+        # Refused before reaching an endpoint: no queue, model or explainer time to speak of.
+        if endpoint:
+            for stage, value in (("queue", stats.queue_seconds), ("model", model_seconds), ("explainer", explainer)):
+                self.invocation_seconds.labels(endpoint, stage).observe(value)
+            self.model_rows.labels(endpoint).inc(stats.model_rows)
+            self.explanations.labels(endpoint, "exact").inc(stats.explained_exact)
+            self.explanations.labels(endpoint, "sampled").inc(stats.explained_sampled)
+            if stats.designs_ahead or stats.designs_on_request:
+                self.designs.labels(endpoint, "ahead").inc(stats.designs_ahead)
+                self.designs.labels(endpoint, "request").inc(stats.designs_on_request)
+        # Also for a refused request: the client holds its request id, and the operator must find it here.
         log.info(
             json.dumps(
                 {
                     "event": "invocation",
+                    "request_id": request_id,
                     "endpoint": endpoint,
                     "variant": variant,
+                    "status": status,
                     "code": code,
                     "records": records,
                     "explained": stats.explained_exact + stats.explained_sampled,
@@ -113,7 +156,7 @@ class Metrics:
                     "model_rows": stats.model_rows,
                     "total_ms": round(seconds * 1e3, 2),
                     "queue_ms": round(stats.queue_seconds * 1e3, 2),
-                    "model_ms": round(stats.model_seconds * 1e3, 2),
+                    "model_ms": round(model_seconds * 1e3, 2),
                     "explainer_ms": round(explainer * 1e3, 2),
                 },
                 separators=(",", ":"),
@@ -126,8 +169,10 @@ def operation_of(scope: Scope) -> str:
     if path == "/" and scope["method"] == "POST":
         for key, value in scope.get("headers", ()):
             if key == b"x-amz-target":
-                target = value.decode("latin-1")
-                return target.partition(".")[2] or "unknown"
+                prefix, _, name = value.decode("latin-1").partition(".")
+                # The header is the client's text, and each distinct label value is a series kept for good: only
+                # the operations served here may name one (an unauthenticated client made up thousands).
+                return name if prefix == "SageMaker" and name in OPERATIONS else "unknown"
         return "unknown"
     if _INVOKE.match(path):
         return "InvokeEndpoint"
@@ -153,6 +198,7 @@ class MetricsMiddleware:
         headers: dict[bytes, bytes] = {}
         lines = 0
         last = b"\n"
+        body = bytearray()
 
         async def counting_receive() -> Message:
             nonlocal lines, last
@@ -161,6 +207,12 @@ class MetricsMiddleware:
             if chunk:
                 lines += chunk.count(b"\n")
                 last = chunk[-1:]
+            return message
+
+        async def keeping_receive() -> Message:
+            message = await receive()
+            if len(body) <= _DELETE_BODY_BYTES:
+                body.extend(message.get("body", b""))
             return message
 
         async def watching_send(message: Message) -> None:
@@ -172,9 +224,13 @@ class MetricsMiddleware:
 
         if operation != "InvokeEndpoint":
             try:
-                await self.app(scope, receive, watching_send)
+                await self.app(scope, keeping_receive if operation == "DeleteEndpoint" else receive, watching_send)
             finally:
                 self._request(operation, status, started)
+                if status >= 400:
+                    _log_refusal(operation, status, headers)
+                elif operation == "DeleteEndpoint":
+                    self._forget_deleted(bytes(body))
             return
         with telemetry.collect() as stats:
             try:
@@ -184,15 +240,41 @@ class MetricsMiddleware:
                 self._request(operation, status, started)
                 # The endpoint and variant the service routed to, not the URL's name: a made-up name is no label.
                 endpoint, variant = stats.endpoint or "", stats.variant or ""
-                code = headers.get(b"x-amzn-errortype", b"").decode("latin-1") or (
-                    "Success" if status < 400 else str(status)
-                )
+                code = _header(headers, b"x-amzn-errortype") or ("Success" if status < 400 else str(status))
                 records = lines + (0 if last == b"\n" else 1)
-                self.metrics.observe_invocation(endpoint, variant, code, elapsed, stats, records)
+                request_id = _header(headers, b"x-amzn-requestid")
+                self.metrics.observe_invocation(endpoint, variant, code, elapsed, stats, records, status, request_id)
 
     def _request(self, operation: str, status: int, started: float) -> None:
         self.metrics.requests.labels(operation, str(status)).inc()
         self.metrics.request_seconds.labels(operation).observe(time.perf_counter() - started)
+
+    def _forget_deleted(self, body: bytes) -> None:
+        try:
+            name = json.loads(body).get("EndpointName")
+        except (ValueError, AttributeError):  # answered 200, so the router read it; nothing to act on otherwise
+            return
+        if isinstance(name, str):
+            self.metrics.forget(name)
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _log_refusal(operation: str, status: int, headers: dict[bytes, bytes]) -> None:
+    """One line per refused request, refusals by the middleware (signature, body size, browser guard) included:
+    what a client quoting its request id is asking about. The server's own failures were logged with a traceback
+    by the handler, under the same id."""
+    line = {
+        "event": "request",
+        "request_id": _header(headers, b"x-amzn-requestid"),
+        "operation": operation,
+        "status": status,
+        "code": _header(headers, b"x-amzn-errortype"),
+    }
+    request_log.info(json.dumps(line, separators=(",", ":")))
 
 
 def routes(metrics: Metrics) -> list[Route]:
