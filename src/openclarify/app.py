@@ -197,12 +197,19 @@ def check_binding(settings: Settings) -> None:
     log.warning("--insecure: listening on %s WITHOUT authentication.", settings.host)
 
 
+def configure_logging() -> None:
+    """The server's logging, in every process that serves (``serve``, and Ray's driver and ingress replica)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every call to a model container at INFO, several per explained request: its warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def run(settings: Settings) -> None:
     import uvicorn
 
     from openclarify.process import tune_for_serving
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     check_binding(settings)
     tune_for_serving()  # one BLAS thread, and large temporary arrays that do not page-fault (openclarify.process)
     app = build_app(settings)

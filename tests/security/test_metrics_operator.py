@@ -145,6 +145,7 @@ def test_every_refused_request_logs_one_line_with_the_clients_request_id(live, c
         "code": "AccessDeniedException",
     }
     assert "secret-attribute-xyz" not in live.log() and "1.25,2.75" not in live.log()
+    assert "HTTP Request:" not in live.log()  # httpx's line per container call, several per explained request
 
 
 def test_an_explanation_past_its_deadline_shows_its_model_wait_as_model_time(live, container):

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from openclarify.app import Components, build_app, check_binding, is_loopback
+from openclarify.app import Components, build_app, check_binding, configure_logging, is_loopback
 from openclarify.settings import Settings
 from openclarify.store import is_postgres_url
 
@@ -53,7 +53,7 @@ def ingress_builder(settings: Settings):
         from openclarify.process import tune_for_serving
         from openclarify.serving.ray.runtime import ray_runtime
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        configure_logging()
         tune_for_serving()
         return build_app(settings, route_factories=[replica_routes], runtime_factory=ray_runtime)
 
@@ -78,7 +78,7 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
     import ray
     from ray import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     init: dict[str, object] = {"address": settings.ray_address or "auto", "namespace": "openclarify"}
     if loopback:
         init["_node_ip_address"] = "127.0.0.1"
