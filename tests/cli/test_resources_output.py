@@ -150,12 +150,14 @@ def test_every_item_of_every_page_is_listed_once(server, model_file):
     assert sorted(re.findall(r"^│ (page-\d{3}) ", table, re.M)) == made
 
 
-class _RepeatsItsToken(http.server.BaseHTTPRequestHandler):
-    """A server that answers every ListModels with the same NextToken: paging through it would never end."""
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """A server that answers every request with ``body``, as a SageMaker API's JSON."""
+
+    body = b"{}"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = b'{"Models": [], "NextToken": "again"}'
+        body = self.body
         self.send_response(200)
         self.send_header("content-type", "application/x-amz-json-1.1")
         self.send_header("content-length", str(len(body)))
@@ -166,9 +168,20 @@ class _RepeatsItsToken(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_server_that_repeats_its_next_token_is_one_line_and_exit_code_4():
-    """botocore's PaginationError went through as a traceback, exit code 1."""
-    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RepeatsItsToken)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Models": [], "NextToken": "again"}',  # botocore's PaginationError: paging would never end
+        b'{"Models": [1, 2]}',  # an AttributeError inside botocore's parser
+        b'{"Models": "x"}',
+        b'{"Models": [{"ModelName": "m", "ModelArn": "a", "CreationTime": "notatime"}]}',  # a ValueError there
+    ],
+    ids=["repeated token", "numbers for models", "a string for models", "no time"],
+)
+def test_a_server_that_answers_unlike_sagemaker_is_one_line_and_exit_code_4(body):
+    """Each went through as a traceback, exit code 1."""
+    handler = type("Answers", (_Answers,), {"body": body})
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=fake.serve_forever, daemon=True)
     thread.start()
     try:
@@ -176,4 +189,4 @@ def test_a_server_that_repeats_its_next_token_is_one_line_and_exit_code_4():
     finally:
         fake.shutdown()
         fake.server_close()
-    assert "did not answer as a SageMaker API does" in one_line_error(result, 4)
+    assert "as a SageMaker API" in one_line_error(result, 4)

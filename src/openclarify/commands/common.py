@@ -226,6 +226,8 @@ def _refuse_foreign_answers(url: str, runtime: bool) -> Any:
     deep inside them, and text or an unrelated JSON object in a listing without its list (a KeyError later)."""
     import json
 
+    from botocore.parsers import create_parser
+
     def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
         status = response_dict["status_code"]
         body = response_dict["body"]
@@ -243,6 +245,13 @@ def _refuse_foreign_answers(url: str, runtime: bool) -> Any:
         required = (operation_model.output_shape.required_members if operation_model.output_shape else None) or []
         if not isinstance(answer, dict) or (status < 300 and any(member not in answer for member in required)):
             raise _not_sagemaker(url, runtime, status, body.decode(errors="replace"))
+        if status < 300 and operation_model.output_shape is not None:
+            # A trial parse: a member of the wrong type (a list of numbers for models, a time that is no time) ends
+            # in an AttributeError or ValueError deep inside botocore's parser, which no caller can tell from a bug.
+            try:
+                create_parser(protocol).parse(dict(response_dict), operation_model.output_shape)
+            except Exception:
+                raise _not_sagemaker(url, runtime, status, body.decode(errors="replace")) from None
 
     return check
 
