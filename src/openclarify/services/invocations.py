@@ -15,8 +15,8 @@ botocore documents that one for serverless variants being provisioned and multi-
 model, neither of which this server has, and its standard and adaptive retry modes do not retry it (a modelled
 error without the retryable trait), while every mode retries a 503. It is also what admission control answers.
 
-In-process runtimes serve at most InitialInstanceCount invocations of a variant at once (``LiveVariant.gate``);
-remote containers are bounded by their runtime, per container request.
+A variant serves at most InitialInstanceCount invocations at once (``LiveVariant.gate``), in process or remote
+(whose runtime also bounds the container requests in flight).
 
 Extended responses (opt-in, beyond Clarify): a ``CustomAttributes`` item ``openclarify-extended=true`` adds the
 ``openclarify`` member of ``clarify.response`` (expected value, f(x), standard errors, exact flag, model rows,
@@ -374,12 +374,13 @@ class InvocationService:
             )
         variant.admitted += 1
         try:
-            if is_in_process(variant.runtime):
-                waiting = time.perf_counter()
-                async with variant.gate:
-                    telemetry.current().add_queue(time.perf_counter() - waiting)
-                    yield
-            else:
+            # Remote variants too: their container requests are bounded by the runtime, but an invocation's own
+            # work (parsing a 6 MiB body, building synthetic records, the response) runs in the server. Ungated,
+            # every admitted invocation ran at once: 20 such bodies on one instance took 2.8 GB and starved the
+            # event loop until 10-second deadlines answered after 30 s.
+            waiting = time.perf_counter()
+            async with variant.gate:
+                telemetry.current().add_queue(time.perf_counter() - waiting)
                 yield
         finally:
             variant.admitted -= 1
