@@ -109,6 +109,9 @@ class InvokeRequest:
     inference_component_name: str | None = None
     session_id: str | None = None
     target_container_hostname: str | None = None
+    received_at: float | None = None
+    """When the request arrived (``time.monotonic``): its deadline counts from there, the time its body took to
+    arrive included. None: from when ``invoke`` is called."""
 
 
 @dataclass(frozen=True)
@@ -335,12 +338,13 @@ class InvocationService:
                 "bytes (6 MiB)."
             )
         refuse_unimplemented_invocation(request)
-        started = time.monotonic()
+        started = time.monotonic() if request.received_at is None else request.received_at
         live = await self._live(request.endpoint_name)
         variant = live.pick_variant(request.target_variant)
         telemetry.current().routed(live.name, variant.name)
         prepared: PreparedExplainer | None = live.extras.get(EXTRAS_KEY)
-        # Waiting for an endpoint being restored counts against the deadline, as waiting for a free instance does.
+        # Waiting for an endpoint being restored counts against the deadline, as waiting for a free instance and the
+        # body's arrival do: a client reading the answer with a 60 s limit gets it within it.
         deadline = Deadline(self._deadline - (time.monotonic() - started))
         try:
             with anyio.fail_after(deadline.remaining()):

@@ -35,7 +35,10 @@ class BodyLimitMiddleware:
             await _refuse(self._too_large(scope, declared), scope, receive, send)
             return
         seen, whole = 0, False
-        until = time.monotonic() + self.max_seconds
+        arrived = time.monotonic()
+        # The handler's deadline counts from here (services.invocations.InvokeRequest.received_at).
+        scope.setdefault("state", {})[runtime_api.RECEIVED_AT] = arrived
+        until = arrived + self.max_seconds
 
         async def bounded() -> Message:
             nonlocal seen, whole

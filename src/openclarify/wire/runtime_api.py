@@ -18,13 +18,14 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from openclarify.errors import InternalFailure, ModelError, ServiceError, ValidationError
-from openclarify.services.invocations import InvocationService, InvokeRequest
+from openclarify.services.invocations import InvocationService, InvokeRequest, InvokeResponse
 from openclarify.wire import awsjson
 from openclarify.wire.spec import ShapeValidator, runtime_model
 
@@ -35,6 +36,8 @@ PATH = "/endpoints/{EndpointName}/invocations"
 ASYNC_PATH = "/endpoints/{EndpointName}/async-invocations"
 STREAM_PATH = "/endpoints/{EndpointName}/invocations-response-stream"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+# The scope state key under which wire.body_limit leaves when the request arrived: its deadline counts from there.
+RECEIVED_AT = "openclarify_received_at"
 INVOKED_VARIANT = "x-Amzn-Invoked-Production-Variant"
 
 
@@ -89,8 +92,12 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
         request_id = awsjson.new_request_id()
         try:
             body = await request.body()  # at most 6 MiB (wire.body_limit)
-            invoke = InvokeRequest(**_members(request, body))
-            answer = await service.invoke(invoke)
+            received_at = request.scope.get("state", {}).get(RECEIVED_AT)
+            invoke = InvokeRequest(**_members(request, body), received_at=received_at)
+            answer = await _while_connected(request, service.invoke(invoke))
+            if answer is None:
+                log.info("invocation %s: the client disconnected; its work was stopped", request_id)
+                return Response(status_code=400)
         except ServiceError as exc:
             return error(exc, request_id)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing the server did wrong
@@ -109,6 +116,34 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
         return Response(answer.body, 200, headers, background=_after(answer.after))
 
     return endpoint
+
+
+async def _while_connected(request: Request, work: Awaitable[InvokeResponse]) -> InvokeResponse | None:
+    """``work``'s answer, or None once the client has gone: its invocation is then cancelled, which gives its slot
+    back and stops its explanation at the next check. A client that gave up used to keep both until the deadline,
+    so its retries queued behind its own abandoned work and were refused with 503."""
+    outcome: dict[str, Any] = {}
+    async with anyio.create_task_group() as group:
+
+        async def run() -> None:
+            try:
+                outcome["answer"] = await work
+            except Exception as exc:  # raised again below, as itself rather than inside an exception group
+                outcome["error"] = exc
+            group.cancel_scope.cancel()
+
+        async def watch() -> None:
+            # After the whole body, the next message is the disconnect, whenever it comes (wire.body_limit passes
+            # later calls through without a time limit).
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(run)
+        group.start_soon(watch)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("answer")
 
 
 def _members(request: Request, body: bytes) -> dict[str, Any]:
