@@ -15,6 +15,7 @@ import ast
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -294,6 +295,13 @@ def extract_label_headers(outputs: ModelOutputs, inference: InferenceConfig) -> 
             value = _search(inference.label_attribute, "LabelAttribute").search(output)
         if not isinstance(value, list):
             return None
+        if _holds_non_finite(value):
+            # json.loads reads NaN/Infinity/1e999 from the model, but the response is strict JSON
+            # (spec §4.1: it must decode as a JSON object), which has no spelling for them.
+            raise _fail(
+                f"Record {number}: the model's label list {_preview(value)} holds NaN or infinity, which the "
+                "response's JSON cannot carry; configure LabelHeaders to name the outputs."
+            )
         if labels is not None and value != labels:
             raise _fail(
                 f"Record {number}: the model's label list {_preview(value)} differs from record 1's "
@@ -301,6 +309,19 @@ def extract_label_headers(outputs: ModelOutputs, inference: InferenceConfig) -> 
             )
         labels = value
     return None if labels is None else tuple(labels)
+
+
+def _holds_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def check_label_headers(label_headers: Sequence[Any] | None, inference: InferenceConfig, width: int) -> None:
