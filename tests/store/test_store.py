@@ -13,11 +13,13 @@ import pytest
 
 from openclarify.store import (
     AlreadyExists,
+    DatabaseUnavailable,
     EndpointConfigRow,
     EndpointRow,
     ModelRow,
     NotFound,
     PostgresStore,
+    SchemaTooNew,
     SQLiteStore,
     Store,
     open_store,
@@ -299,7 +301,8 @@ def test_postgres_store_never_retries_a_write_cut_off_after_begin(postgres) -> N
         admin.execute("SELECT pg_terminate_backend(%s)", waiting[0])
         writer.join(30)
         admin.rollback()
-    assert len(outcome) == 1 and isinstance(outcome[0], psycopg.OperationalError), outcome
+    assert len(outcome) == 1 and isinstance(outcome[0], DatabaseUnavailable), outcome
+    assert "Nothing was changed" in outcome[0].message  # cut off before COMMIT: the server rolled it back
     assert store.get_model("churn-model") == model()  # the cut-off DELETE did not happen, and the store works
     store.close()
 
@@ -310,3 +313,14 @@ def test_open_store_rejects_unknown_urls(tmp_path: Path) -> None:
     default = open_store(None, tmp_path / "default.db")
     assert isinstance(default, SQLiteStore)
     default.close()
+
+
+def test_postgres_store_refuses_a_database_migrated_by_a_newer_version(postgres) -> None:
+    import psycopg
+
+    url, store = postgres_store_with_a_model(postgres)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_from_the_future.sql')")
+    with pytest.raises(SchemaTooNew, match=r"9999_from_the_future\.sql"):
+        store.migrate()
+    store.close()

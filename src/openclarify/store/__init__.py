@@ -8,10 +8,12 @@ from openclarify.store import postgres, sqlite
 from openclarify.store.base import (
     AlreadyExists,
     DatabaseInUse,
+    DatabaseUnavailable,
     EndpointConfigRow,
     EndpointRow,
     ModelRow,
     NotFound,
+    SchemaTooNew,
     Store,
 )
 from openclarify.store.postgres import PostgresStore, is_postgres_url
@@ -47,12 +49,14 @@ def sqlite_path(database_url: str | None, default_sqlite_path: Path) -> Path:
 __all__ = [
     "AlreadyExists",
     "DatabaseInUse",
+    "DatabaseUnavailable",
     "EndpointConfigRow",
     "EndpointRow",
     "ModelRow",
     "NotFound",
     "PostgresStore",
     "SQLiteStore",
+    "SchemaTooNew",
     "Store",
     "held_exclusively",
     "open_store",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from openclarify.errors import ServiceUnavailable
+
 
 class AlreadyExists(Exception):
     """A row with the same (case-insensitive) name exists."""
@@ -23,6 +25,19 @@ class NotFound(Exception):
 
 class DatabaseInUse(Exception):
     """Another server holds the database (``store.held_exclusively``)."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached, refused the statement or did not answer in time. A domain error, so a
+    client gets 503 ServiceUnavailable with a message saying whether the change was made, not a 500 and a
+    traceback in the log for what is an outage of another server."""
+
+    after_begin = False
+    """Whether the caller's statements had reached the database (the store retries a read only then)."""
+
+
+class SchemaTooNew(Exception):
+    """The database holds migrations this version does not know: a newer openclarify migrated it."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""A live server on a PostgreSQL that fails under it: unreachable, stuck behind another session's lock, cutting the
+server's own lock session. Each answer must be an AWS error a client can act on, within a bound, and the server
+must recover without a restart."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+from tests.conftest import LiveServer
+
+# A remote container: CreateModel then loads nothing, so these tests need no model files.
+CONTAINER = {"Image": "http://127.0.0.1:9/"}
+_SERVER_LOCK = 0x6F636C72 + 1
+
+
+@pytest.fixture
+def pg_server(tmp_path, postgres):
+    url = postgres.create_database()
+    server = LiveServer(tmp_path / "state", [tmp_path], extra_args=["--database-url", url]).start()
+    yield url, server
+    server.stop()
+
+
+def error_of(call, **params) -> tuple[int, str, str]:
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    response = caught.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"], response["Error"]["Message"]
+
+
+def test_an_unreachable_database_is_503_and_the_server_recovers_without_a_restart(pg_server) -> None:
+    url, server = pg_server
+    sm = server.client("sagemaker")
+    sm.create_model(ModelName="before", PrimaryContainer=CONTAINER)
+    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    # What a database that is down looks like to the server, on the shared test PostgreSQL: sessions cut, and
+    # every new connection refused.
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS false")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        )
+        try:
+            for call, params in [
+                (sm.create_model, {"ModelName": "during", "PrimaryContainer": CONTAINER}),
+                (sm.describe_endpoint, {"EndpointName": "any"}),
+                (sm.list_endpoints, {}),
+            ]:
+                status, code, message = error_of(call, **params)
+                assert (status, code) == (503, "ServiceUnavailable"), message
+                assert "Nothing was changed" in message
+        finally:
+            admin.execute(f"ALTER DATABASE {database} ALLOW_CONNECTIONS true")
+    sm.create_model(ModelName="after", PrimaryContainer=CONTAINER)
+    assert [m["ModelName"] for m in sm.list_models(SortBy="Name", SortOrder="Ascending")["Models"]] == [
+        "after",
+        "before",
+    ]
+    assert "Traceback" not in server.log()
+
+
+def test_a_lock_held_by_another_session_bounds_the_request_and_keeps_ping_answering(pg_server) -> None:
+    url, server = pg_server
+    sm = server.client("sagemaker", read_timeout=30)
+    sm.create_model(ModelName="locked", PrimaryContainer=CONTAINER)
+    outcome: list[tuple[int, str, str] | float] = []
+
+    def describe() -> None:
+        started = time.monotonic()
+        outcome.append(error_of(sm.describe_model, ModelName="locked"))
+        outcome.append(time.monotonic() - started)
+
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+        waiter = threading.Thread(target=describe)
+        waiter.start()
+        waiter.join(25)
+        holder.rollback()
+    assert len(outcome) == 2, "DescribeModel was still waiting on the lock after 25 s"
+    (status, code, message), took = outcome
+    assert (status, code) == (503, "ServiceUnavailable") and "did not answer within" in message, message
+    assert took < 15
+    assert httpx.get(server.url + "/ping", timeout=5).status_code == 200
+    assert sm.describe_model(ModelName="locked")["ModelName"] == "locked"
+
+
+def test_the_server_takes_its_database_lock_again_when_its_session_is_cut(pg_server, tmp_path) -> None:
+    url, server = pg_server
+
+    def lock_holders() -> list[tuple[int]]:
+        with psycopg.connect(url, autocommit=True) as admin:
+            return admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", (_SERVER_LOCK,)
+            ).fetchall()
+
+    [first] = lock_holders()
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", first)
+    deadline = time.monotonic() + 10
+    while not (holders := lock_holders()) or holders == [first]:
+        assert time.monotonic() < deadline, "the server did not take its database lock again"
+        time.sleep(0.1)
+    command = [sys.executable, "-m", "openclarify", "serve", "--port", "0", "--data-dir", str(tmp_path / "second")]
+    second = subprocess.run(
+        [*command, "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=server.env,
+    )
+    assert second.returncode == 2, second.stderr
+    assert "another openclarify server is using the database of --database-url" in second.stderr
+    assert "lost the database lock" in server.log()
