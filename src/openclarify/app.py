@@ -59,6 +59,9 @@ def build_components(
     runtime_factory: RuntimeFactory | None = None,
 ) -> Components:
     store = open_store(settings.database_url, settings.data_dir / DB_FILE)
+    # Before serving, not in the lifespan: a schema this version cannot use (a newer version's, a role without the
+    # right to create tables) stops `serve` with one line, where uvicorn turned it into a traceback and exit 3.
+    store.migrate()
     arns = ArnFactory(settings.region, settings.account_id)
     roots = settings.resolved_model_roots()
     models = ModelService(store, arns, roots, allowed_hosts=settings.container_allowed_hosts)
@@ -112,7 +115,6 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         threading.Thread(target=validator.warm, args=(OPERATIONS,), name="warm-patterns", daemon=True).start()
-        components.store.migrate()
         # Endpoints come back in the background: a slow model or a container that is down must not keep the server
         # from answering /ping and the control plane (EndpointService.restore).
         await components.control_plane.endpoints.restore()
@@ -210,9 +212,9 @@ def run(settings: Settings) -> None:
     from openclarify.process import tune_for_serving
 
     configure_logging()
-    check_binding(settings)
     tune_for_serving()  # one BLAS thread, and large temporary arrays that do not page-fault (openclarify.process)
-    app = build_app(settings)
+    app = build_app(settings)  # opens and migrates the store: a database it cannot use stops the start first
+    check_binding(settings)  # then the binding, which may warn
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 

@@ -114,3 +114,16 @@ def test_a_second_server_on_the_same_database_is_refused_until_the_first_is_gone
         first.process = None
     again = LiveServer(tmp_path, [model_root], extra_args=database).start()
     again.stop()
+
+
+def test_a_database_migrated_by_a_newer_version_is_one_line(tmp_path, postgres):
+    # The schema check ran in uvicorn's lifespan, which made it a traceback and exit code 3.
+    import psycopg
+
+    url = postgres.create_database()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT)")
+        connection.execute("INSERT INTO schema_migrations VALUES (99, '0099_future.sql')")
+    result = cli("serve", "--data-dir", str(tmp_path), "--port", "0", "--database-url", url, timeout=30)
+    message = one_line_error(result, 2)
+    assert "migrated by a newer openclarify (migrations 0099_future.sql are unknown to this one)" in message

@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from openclarify.app import UnsafeBinding
     from openclarify.app import run as run_server
     from openclarify.settings import SECRETS, SettingError, Settings
+    from openclarify.store import DatabaseUnavailable, SchemaTooNew
 
     overrides = {field: getattr(args, field) for field, _, _ in options()}
     if overrides["model_roots"]:
@@ -184,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     except _database_errors(settings) as exc:  # a PostgreSQL server that is down, refuses us, or has no such database
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CliError(f"cannot open the database of {flag_name('database_url')}: {reason}", EXIT_USAGE) from None
+    except (SchemaTooNew, DatabaseUnavailable) as exc:  # a schema this version cannot use, found before serving
+        raise CliError(f"cannot use the database: {str(exc).rstrip('.')}.", EXIT_USAGE) from None
     except OSError as exc:  # whatever check_can_serve did not foresee, e.g. an unreadable credentials file
         where = f" ({exc.filename})" if exc.filename else ""
         raise CliError(f"cannot start the server: {exc.strerror or exc}{where}.", EXIT_USAGE) from None
