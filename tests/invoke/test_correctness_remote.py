@@ -24,13 +24,11 @@ from tests.invoke.test_correctness_builtin import (
     DEVIATIONS,
     EXTENDED,
     TOL,
-    attributions,
     baselines,
     check_record,
+    check_sampled,
     invoke,
     logit,
-    oracle,
-    record_deviation,
 )
 
 CONTAINERS = Path(__file__).parent.parent / "containers"
@@ -321,21 +319,8 @@ def test_remote_sampled_with_seed(sagemaker, sagemaker_runtime, container, train
     first = invoke(sagemaker_runtime, name, body, ContentType="text/csv", CustomAttributes=EXTENDED)[1]
     second = invoke(sagemaker_runtime, name, body, ContentType="text/csv", CustomAttributes=EXTENDED)[1]
     assert first == second
-    answer = json.loads(first)
-    g = logit if use_logit else (lambda v: v)
-    mean_b = np.float64(f(base.tolist()).mean())
-    for i, (x, explanation) in enumerate(zip(records[:3], answer["explanations"]["kernel_shap"], strict=True)):
-        phi = attributions(explanation)
-        details = answer["openclarify"]["kernel_shap"][i]
-        assert details["exact"] is False and details["seed"] == -5
+    for details in check_sampled(
+        f"remote sampled logit={use_logit}", json.loads(first), f, records[:3], base, use_logit
+    ):
+        assert details["seed"] == -5
         assert details["model_rows"] == 14 * len(base)
-        fx = np.float64(f(records[:3].tolist())[i])
-        efficiency = abs(phi.sum() - (g(fx) - g(mean_b)))
-        record_deviation(f"remote sampled logit={use_logit} (efficiency)", efficiency)
-        assert efficiency <= TOL
-        assert details["f_x"] == pytest.approx([g(fx)], abs=TOL)
-        assert details["expected_value"] == pytest.approx([g(mean_b)], abs=TOL)
-        exact = oracle(f, list(x), base.tolist(), use_logit)
-        error = float(np.max(np.abs(phi - exact)))
-        record_deviation(f"remote sampled logit={use_logit} (error vs exact)", error)
-        assert error <= 0.5 * float(np.max(np.abs(exact)))
