@@ -12,10 +12,11 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from botocore.exceptions import ClientError
+from tests.containers.container_kit import ContainerHandler
 from tests.invoke.conftest import deploy
 
 ZERO_BASELINE = {"ShapConfig": {"ShapBaselineConfig": {"ShapBaseline": "0,0,0"}}}
@@ -36,27 +37,15 @@ LAYOUTS: dict[str, tuple[Callable[[float], str], str]] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class _Handler(ContainerHandler):
     def do_GET(self) -> None:
-        self._answer(200, b"", "text/plain")
+        self._send(200, b"", "text/plain")
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         line, content_type = LAYOUTS[self.path.split("/")[1]]
         rows = [cells for cells in csv.reader(io.StringIO(body.decode())) if cells]
-        self._answer(200, "".join(line(sum(float(c) for c in row)) for row in rows).encode(), content_type)
+        self._send(200, "".join(line(sum(float(c) for c in row)) for row in rows).encode(), content_type)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ concurrent invocations never mix. Outside an invocation ``current()`` answers a 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -44,9 +43,8 @@ class InvocationStats:
     variant: str | None = None
     """The variant that served it, also when it then failed."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _running: dict[int, float] = field(default_factory=dict, repr=False)
-    """Start times of model calls not finished yet, by call number."""
-    _calls: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    _running: dict[object, float] = field(default_factory=dict, repr=False)
+    """Start times of model calls not finished yet, each under a token of its own."""
 
     def routed(self, endpoint: str, variant: str) -> None:
         self.endpoint, self.variant = endpoint, variant
@@ -56,9 +54,8 @@ class InvocationStats:
         """Time one call into the model. Until it returns, :meth:`model_seconds_until` counts it as running: an
         explanation past its deadline is answered while its thread, abandoned, still waits on the model, and that
         wait must show as model time, not as the explainer's."""
-        started = time.perf_counter()
+        started, call = time.perf_counter(), object()
         with self._lock:
-            call = next(self._calls)
             self._running[call] = started
         try:
             yield
