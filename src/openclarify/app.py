@@ -21,9 +21,10 @@ from openclarify.services import ArnFactory, EndpointConfigService, EndpointServ
 from openclarify.services.endpoints import Preparer, RuntimeFactory
 from openclarify.services.invocations import InvocationService
 from openclarify.services.precheck import HostPolicy, PrecheckLimits, PrecheckService
+from openclarify.services.store_thread import StoreThread
 from openclarify.services.telemetry import instrument_runtimes
 from openclarify.settings import Settings
-from openclarify.store import Store, open_store
+from openclarify.store import open_store
 from openclarify.web import console_routes
 from openclarify.wire import metrics as wire_metrics
 from openclarify.wire import precheck_api, runtime_api
@@ -45,7 +46,8 @@ class Components:
     """Everything build_app wired together; reachable as ``app.state.components``."""
 
     settings: Settings
-    store: Store
+    store: StoreThread
+    """The store, each call run off the event loop."""
     control_plane: ControlPlane
     verifier: SigV4Verifier | None
     """None when no access keys are configured (authentication off)."""
@@ -62,12 +64,13 @@ def build_components(
     # Before serving, not in the lifespan: a schema this version cannot use (a newer version's, a role without the
     # right to create tables) stops `serve` with one line, where uvicorn turned it into a traceback and exit 3.
     store.migrate()
+    calls = StoreThread(store)
     arns = ArnFactory(settings.region, settings.account_id)
     roots = settings.resolved_model_roots()
-    models = ModelService(store, arns, roots, allowed_hosts=settings.container_allowed_hosts)
-    configs = EndpointConfigService(store, arns, models)
+    models = ModelService(calls, arns, roots, allowed_hosts=settings.container_allowed_hosts)
+    configs = EndpointConfigService(calls, arns, models)
     endpoints = EndpointService(
-        store,
+        calls,
         arns,
         models,
         configs,
@@ -93,7 +96,7 @@ def build_components(
     keys = settings.resolved_access_keys()
     verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
     control = ControlPlane(models, configs, endpoints)
-    return Components(settings, store, control, verifier, invocations, wire_metrics.Metrics())
+    return Components(settings, calls, control, verifier, invocations, wire_metrics.Metrics())
 
 
 RouteFactory = Callable[[Components], Sequence[BaseRoute]]

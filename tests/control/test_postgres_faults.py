@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from tests.conftest import LiveServer
+from tests.control.helpers import FAST_WAIT, variant
 
 # A remote container: CreateModel then loads nothing, so these tests need no model files.
 CONTAINER = {"Image": "http://127.0.0.1:9/"}
@@ -90,6 +91,53 @@ def test_a_lock_held_by_another_session_bounds_the_request_and_keeps_ping_answer
     assert took < 15
     assert httpx.get(server.url + "/ping", timeout=5).status_code == 200
     assert sm.describe_model(ModelName="locked")["ModelName"] == "locked"
+
+
+def test_a_statement_stuck_behind_a_lock_holds_up_neither_ping_nor_invocations(
+    postgres, tmp_path, model_root, model_files
+) -> None:
+    url = postgres.create_database()
+    server = LiveServer(tmp_path / "state", [model_root], extra_args=["--database-url", url]).start()
+    try:
+        sm = server.client("sagemaker", read_timeout=30)
+        runtime = server.client("sagemaker-runtime")
+        model = {"Image": "openclarify/xgboost", "ModelDataUrl": str(model_files["openclarify/xgboost"])}
+        sm.create_model(ModelName="served", PrimaryContainer=model)
+        sm.create_endpoint_config(EndpointConfigName="config", ProductionVariants=[variant("served")])
+        sm.create_endpoint(EndpointName="ep", EndpointConfigName="config")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=FAST_WAIT)
+        expected = runtime.invoke_endpoint(EndpointName="ep", ContentType="text/csv", Body=b"1,0,0,0")["Body"].read()
+        database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        outcome: list[str] = []
+        waiter = threading.Thread(target=lambda: outcome.append(sm.describe_model(ModelName="served")["ModelName"]))
+        with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True) as watcher:
+            holder.execute("LOCK TABLE models IN ACCESS EXCLUSIVE MODE")
+            waiter.start()
+            deadline = time.monotonic() + 10
+            # The server's statement waits on the lock: seen from the database, not guessed from a sleep.
+            while not watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (database,)
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "DescribeModel never reached the locked table"
+                time.sleep(0.02)
+            took = []
+            for _ in range(5):
+                started = time.monotonic()
+                assert httpx.get(server.url + "/ping", timeout=5).status_code == 200
+                took.append(time.monotonic() - started)
+            started = time.monotonic()
+            answer = runtime.invoke_endpoint(EndpointName="ep", ContentType="text/csv", Body=b"1,0,0,0")["Body"].read()
+            took.append(time.monotonic() - started)
+            stalled = waiter.is_alive()
+            holder.rollback()
+        waiter.join(15)
+        # Called on the event loop, the statement held them all: the first ping took the 5 s of its timeout.
+        assert max(took) < 1.0, took
+        assert stalled, "the statement was no longer waiting: the test measured nothing"
+        assert answer == expected
+        assert outcome == ["served"]  # the waiting statement ends once the lock is let go
+    finally:
+        server.stop()
 
 
 def test_the_server_takes_its_database_lock_again_when_its_session_is_cut(pg_server, tmp_path) -> None:

@@ -16,11 +16,12 @@ from openclarify.errors import ValidationException
 from openclarify.services.arns import ArnFactory
 from openclarify.services.models import ModelService, without_nulls
 from openclarify.services.pagination import Page, paginate
-from openclarify.store import AlreadyExists, EndpointConfigRow, NotFound, Store
+from openclarify.services.store_thread import StoreThread
+from openclarify.store import AlreadyExists, EndpointConfigRow, NotFound
 
 
 class EndpointConfigService:
-    def __init__(self, store: Store, arns: ArnFactory, models: ModelService) -> None:
+    def __init__(self, store: StoreThread, arns: ArnFactory, models: ModelService) -> None:
         self._store = store
         self._arns = arns
         self._models = models
@@ -32,10 +33,10 @@ class EndpointConfigService:
         arn = self._arns.endpoint_config(name)
         return ValidationException(f'Cannot create already existing endpoint configuration "{arn}".')
 
-    def create(self, params: Mapping[str, Any]) -> EndpointConfigRow:
+    async def create(self, params: Mapping[str, Any]) -> EndpointConfigRow:
         params = without_nulls(params)
         name = params["EndpointConfigName"]
-        if self.exists(name):
+        if await self.exists(name):
             raise self._duplicate(name)
         seen: set[str] = set()
         for variant in params["ProductionVariants"]:
@@ -45,7 +46,7 @@ class EndpointConfigService:
             seen.add(vname.lower())
             if not variant.get("ModelName"):
                 raise ValidationException(f"ProductionVariant '{vname}' needs a ModelName.")
-            if not self._models.exists(variant["ModelName"]):
+            if not await self._models.exists(variant["ModelName"]):
                 raise self._models.not_found(variant["ModelName"])
         if all(float(v.get("InitialVariantWeight", 1.0)) == 0 for v in params["ProductionVariants"]):
             raise ValidationException("At least one ProductionVariant needs an InitialVariantWeight above 0.")
@@ -54,33 +55,33 @@ class EndpointConfigService:
             validate_explainer_config(explainer)
         row = EndpointConfigRow(name, self._arns.endpoint_config(name), time.time(), dict(params))
         try:
-            self._store.insert_endpoint_config(row)
+            await self._store.insert_endpoint_config(row)
         except AlreadyExists:
             raise self._duplicate(name) from None
         return row
 
-    def exists(self, name: str) -> bool:
+    async def exists(self, name: str) -> bool:
         try:
-            self._store.get_endpoint_config(name)
+            await self._store.get_endpoint_config(name)
         except NotFound:
             return False
         return True
 
-    def describe(self, name: str) -> EndpointConfigRow:
+    async def describe(self, name: str) -> EndpointConfigRow:
         try:
-            return self._store.get_endpoint_config(name)
+            return await self._store.get_endpoint_config(name)
         except NotFound:
             raise self.not_found(name) from None
 
-    def list(self, params: Mapping[str, Any]) -> Page[EndpointConfigRow]:
-        rows = self._store.list_endpoint_configs()
+    async def list(self, params: Mapping[str, Any]) -> Page[EndpointConfigRow]:
+        rows = await self._store.list_endpoint_configs()
         return paginate(
             rows, params, name=lambda r: r.name, created=lambda r: r.creation_time, operation="ListEndpointConfigs"
         )
 
-    def delete(self, name: str) -> None:
+    async def delete(self, name: str) -> None:
         # Allowed while endpoints use it, as in SageMaker: endpoints keep a snapshot of what they deployed.
         try:
-            self._store.delete_endpoint_config(name)
+            await self._store.delete_endpoint_config(name)
         except NotFound:
             raise self.not_found(name) from None

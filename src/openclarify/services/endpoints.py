@@ -37,7 +37,8 @@ from openclarify.services.arns import ArnFactory
 from openclarify.services.endpoint_configs import EndpointConfigService
 from openclarify.services.models import ModelService, model_container
 from openclarify.services.pagination import Page, paginate
-from openclarify.store import AlreadyExists, EndpointRow, NotFound, Store
+from openclarify.services.store_thread import StoreThread
+from openclarify.store import AlreadyExists, EndpointRow, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def in_process_runtime(spec: RuntimeSpec, endpoint: str, variant: str) -> Runtim
 class EndpointService:
     def __init__(
         self,
-        store: Store,
+        store: StoreThread,
         arns: ArnFactory,
         models: ModelService,
         configs: EndpointConfigService,
@@ -178,15 +179,15 @@ class EndpointService:
 
     # -- reads -------------------------------------------------------------------------------------------------
 
-    def describe(self, name: str) -> EndpointRow:
+    async def describe(self, name: str) -> EndpointRow:
         try:
-            return self._store.get_endpoint(name)
+            return await self._store.get_endpoint(name)
         except NotFound:
             raise self.not_found(name) from None
 
-    def list(self, params: Mapping[str, Any]) -> Page[EndpointRow]:
+    async def list(self, params: Mapping[str, Any]) -> Page[EndpointRow]:
         return paginate(
-            self._store.list_endpoints(),
+            await self._store.list_endpoints(),
             params,
             name=lambda r: r.name,
             created=lambda r: r.creation_time,
@@ -217,7 +218,7 @@ class EndpointService:
         name = params["EndpointName"]
         duplicate = ValidationException(f'Cannot create already existing endpoint "{self._arns.endpoint(name)}".')
         try:
-            self._store.get_endpoint(name)
+            await self._store.get_endpoint(name)
             raise duplicate
         except NotFound:
             pass
@@ -229,12 +230,12 @@ class EndpointService:
             status="Creating",
             creation_time=now,
             last_modified_time=now,
-            config_name=self._configs.describe(config_name).name,
-            deployment=self._snapshot(config_name),
+            config_name=(await self._configs.describe(config_name)).name,
+            deployment=await self._snapshot(config_name),
             request=dict(params),
         )
         try:
-            self._store.insert_endpoint(row)
+            await self._store.insert_endpoint(row)
         except AlreadyExists:
             raise duplicate from None
         await self._start(self._run_create(row))
@@ -242,7 +243,7 @@ class EndpointService:
 
     async def update(self, params: Mapping[str, Any]) -> EndpointRow:
         name = params["EndpointName"]
-        row = self.describe(name)
+        row = await self.describe(name)
         if row.status in IN_PROGRESS:
             raise self._in_progress(name)
         if row.status != "InService":
@@ -250,18 +251,18 @@ class EndpointService:
                 f'Cannot update endpoint "{row.arn}" in status {row.status}; DeleteEndpoint is the only '
                 "operation allowed on a failed endpoint."
             )
-        pending = self._snapshot(params["EndpointConfigName"])
+        pending = await self._snapshot(params["EndpointConfigName"])
         updated = replace(row, status="Updating", pending=pending, last_modified_time=time.time())
-        self._transition(updated, expected="InService")
+        await self._transition(updated, expected="InService")
         await self._start(self._run_update(updated))
         return updated
 
     async def delete(self, name: str) -> None:
-        row = self.describe(name)
+        row = await self.describe(name)
         if row.status in IN_PROGRESS:
             raise self._in_progress(name)
         deleting = replace(row, status="Deleting", last_modified_time=time.time())
-        self._transition(deleting, expected=row.status)
+        await self._transition(deleting, expected=row.status)
         self._stop_restoring(name)
         await self._start(self._run_delete(deleting))
 
@@ -278,7 +279,7 @@ class EndpointService:
           is InService on its previous deployment, with a FailureReason saying so, and restored as above.
         - Deleting: the delete completes.
         """
-        for row in self._store.list_endpoints():
+        for row in await self._store.list_endpoints():
             if row.status == "Deleting":
                 self._spawn(self._run_delete(row))
             elif row.status == "Creating":
@@ -296,7 +297,7 @@ class EndpointService:
                     last_modified_time=time.time(),
                     failure_reason="An update was interrupted by a server restart; call UpdateEndpoint again.",
                 )
-                self._transition(rolled_back, expected="Updating")
+                await self._transition(rolled_back, expected="Updating")
                 self._restore_in_service(rolled_back)
 
     def _restore_in_service(self, row: EndpointRow) -> None:
@@ -372,13 +373,13 @@ class EndpointService:
         try:
             live = await self._deploy(row.name, row.config_name, row.deployment)
         except _DeployFailed as exc:
-            self._finish(row, status="Failed", failure_reason=exc.reason)
+            await self._finish(row, status="Failed", failure_reason=exc.reason)
             return
         previous = self._live.pop(row.name.lower(), None)
         if previous is not None:
             await previous.retire(self._retire_patience)
         self._live[row.name.lower()] = live
-        if not self._finish(row, status="InService", failure_reason=None):
+        if not await self._finish(row, status="InService", failure_reason=None):
             await self._live.pop(row.name.lower()).aclose()
 
     async def _run_update(self, row: EndpointRow) -> None:
@@ -388,12 +389,12 @@ class EndpointService:
             live = await self._deploy(row.name, config_name, row.pending)
         except _DeployFailed as exc:
             # The old deployment keeps serving, as after a SageMaker rollback.
-            self._finish(row, status="InService", pending=None, failure_reason=exc.reason)
+            await self._finish(row, status="InService", pending=None, failure_reason=exc.reason)
             return
         self._stop_restoring(row.name)  # the new deployment replaces the one still loading since a restart
         old = self._live.get(row.name.lower())
         self._live[row.name.lower()] = live
-        self._finish(
+        await self._finish(
             row, status="InService", config_name=config_name, deployment=row.pending, pending=None, failure_reason=None
         )
         if old is not None:
@@ -404,29 +405,29 @@ class EndpointService:
         if live is not None:
             await live.retire(self._retire_patience)
         with contextlib.suppress(NotFound):
-            self._store.delete_endpoint(row.name)
+            await self._store.delete_endpoint(row.name)
 
-    def _finish(self, row: EndpointRow, **changes: Any) -> bool:
+    async def _finish(self, row: EndpointRow, **changes: Any) -> bool:
         """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted)."""
         try:
-            self._transition(replace(row, last_modified_time=time.time(), **changes), expected=row.status)
+            await self._transition(replace(row, last_modified_time=time.time(), **changes), expected=row.status)
         except ValidationException:
             return False
         return True
 
-    def _transition(self, row: EndpointRow, *, expected: str) -> None:
+    async def _transition(self, row: EndpointRow, *, expected: str) -> None:
         try:
-            self._store.replace_endpoint(row, expected_status=expected)
+            await self._store.replace_endpoint(row, expected_status=expected)
         except NotFound:
             raise self._in_progress(row.name) from None
 
     # -- deployments -------------------------------------------------------------------------------------------
 
-    def _snapshot(self, config_name: str) -> dict[str, Any]:
-        config = self._configs.describe(config_name)
+    async def _snapshot(self, config_name: str) -> dict[str, Any]:
+        config = await self._configs.describe(config_name)
         models = {}
         for variant in config.request["ProductionVariants"]:
-            model = self._models.describe(variant["ModelName"])
+            model = await self._models.describe(variant["ModelName"])
             models[model.name.lower()] = model.request
         return {"config_name": config.name, "config": config.request, "models": models}
 

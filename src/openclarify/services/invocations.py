@@ -284,7 +284,7 @@ class InvocationService:
             if live.name != name:
                 raise self._not_found(name)
             return live
-        row = self._described(name)
+        row = await self._described(name)
         if self._endpoints.restoring(name) is not None:
             live = await self._endpoints.wait_live(name, min(RESTORE_WAIT_SECONDS, self._deadline / 2))
             if live is not None:
@@ -293,7 +293,7 @@ class InvocationService:
             if state is not None:
                 raise self._not_ready(name, state)
             try:  # the reload ended without it: deleted, or failed to update meanwhile
-                row = self._endpoints.describe(name)
+                row = await self._endpoints.describe(name)
             except ValidationException:
                 raise self._not_found(name) from None
         # [UNK] What SageMaker answers for an endpoint that is not InService; ValidationError is the likely one.
@@ -302,17 +302,17 @@ class InvocationService:
             "wait for InService."
         )
 
-    def refuse_operation(self, operation: str, name: str) -> NoReturn:
+    async def refuse_operation(self, operation: str, name: str) -> NoReturn:
         """Answer a runtime operation this server does not serve (``UNSERVED_OPERATIONS``) as SageMaker answers bad
         input to it, ValidationError, rather than with a bare 404 boto3 reads as an unmodelled error: the endpoint
         named first, as for InvokeEndpoint, then why and what to call instead."""
-        self._described(name)
+        await self._described(name)
         raise ValidationError(f"{operation} is not supported: {UNSERVED_OPERATIONS[operation]}.")
 
-    def _described(self, name: str) -> EndpointRow:
+    async def _described(self, name: str) -> EndpointRow:
         """The endpoint spelled exactly ``name``, case included, else the not-found error."""
         try:
-            row = self._endpoints.describe(name)
+            row = await self._endpoints.describe(name)
         except ValidationException:
             raise self._not_found(name) from None
         if row.name != name:

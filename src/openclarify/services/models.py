@@ -20,7 +20,8 @@ from openclarify.errors import ValidationException
 from openclarify.runtimes import ModelLoadError, build_spec, create_runtime
 from openclarify.services.arns import ArnFactory
 from openclarify.services.pagination import Page, paginate
-from openclarify.store import AlreadyExists, ModelRow, NotFound, Store
+from openclarify.services.store_thread import StoreThread
+from openclarify.store import AlreadyExists, ModelRow, NotFound
 
 
 def without_nulls(value: Any) -> Any:
@@ -43,7 +44,7 @@ def model_container(request: Mapping[str, Any]) -> dict[str, Any]:
 
 class ModelService:
     def __init__(
-        self, store: Store, arns: ArnFactory, model_roots: Sequence[Path], *, allowed_hosts: Sequence[str] = ()
+        self, store: StoreThread, arns: ArnFactory, model_roots: Sequence[Path], *, allowed_hosts: Sequence[str] = ()
     ) -> None:
         self._store = store
         self._arns = arns
@@ -66,12 +67,12 @@ class ModelService:
             raise ValidationException("Provide PrimaryContainer (or Containers) with an Image.")
         if containers and len(containers) > 1:
             raise ValidationException("Inference pipelines are not supported: Containers may hold one container.")
-        if self.exists(name):
+        if await self.exists(name):
             raise self._duplicate(name)
         await self._check_container(model_container(params))
         row = ModelRow(name, self._arns.model(name), time.time(), dict(params))
         try:
-            self._store.insert_model(row)
+            await self._store.insert_model(row)
         except AlreadyExists:
             raise self._duplicate(name) from None
         return row
@@ -101,32 +102,32 @@ class ModelService:
             "unless the operator lists more hosts in OPENCLARIFY_CONTAINER_ALLOWED_HOSTS."
         )
 
-    def exists(self, name: str) -> bool:
+    async def exists(self, name: str) -> bool:
         try:
-            self._store.get_model(name)
+            await self._store.get_model(name)
         except NotFound:
             return False
         return True
 
-    def describe(self, name: str) -> ModelRow:
+    async def describe(self, name: str) -> ModelRow:
         try:
-            return self._store.get_model(name)
+            return await self._store.get_model(name)
         except NotFound:
             raise self.not_found(name) from None
 
-    def list(self, params: Mapping[str, Any]) -> Page[ModelRow]:
+    async def list(self, params: Mapping[str, Any]) -> Page[ModelRow]:
         return paginate(
-            self._store.list_models(),
+            await self._store.list_models(),
             params,
             name=lambda r: r.name,
             created=lambda r: r.creation_time,
             operation="ListModels",
         )
 
-    def delete(self, name: str) -> None:
+    async def delete(self, name: str) -> None:
         # SageMaker allows deleting a model that endpoints use; running endpoints keep their snapshot.
         try:
-            self._store.delete_model(name)
+            await self._store.delete_model(name)
         except NotFound:
             raise self.not_found(name) from None
 

@@ -286,7 +286,7 @@ class PrecheckService:
 
     async def _run(self, request: PrecheckRequest) -> PrecheckReport:
         sample = await anyio.to_thread.run_sync(self._parse_sample, request)
-        container = self._container(request.target)
+        container = await self._container(request.target)
         spec = self._spec(container)
         report = PrecheckReport(container=container)
         for message in sample.left_out:
@@ -365,7 +365,7 @@ class PrecheckService:
             )
         return Sample([r for r, _ in kept], kind, [line for _, line in kept], types, tuple(left_out))
 
-    def _container(self, target: Target) -> dict[str, Any]:
+    async def _container(self, target: Target) -> dict[str, Any]:
         chosen = [x for x in (target.url, target.image, target.model_name) if x]
         if len(chosen) != 1:
             raise ValidationException(
@@ -392,7 +392,7 @@ class PrecheckService:
         assert target.model_name is not None
         # A registered model was accepted by CreateModel and will be called at CreateEndpoint anyway, so its URL is
         # not subject to the host policy; it must still be one httpx can send (CreateModel takes a DEL, for one).
-        container = model_container(self._models.describe(target.model_name).request)
+        container = model_container((await self._models.describe(target.model_name)).request)
         if is_remote((container.get("Image") or "").strip()):
             try:
                 check_url(container["Image"].strip())

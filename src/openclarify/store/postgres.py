@@ -9,8 +9,9 @@ a write never once it may have committed. Every write is one transaction; ``repl
 (``SELECT ... FOR UPDATE``) so its status check and its write cannot interleave with another server's. JSON is
 kept as TEXT so Describe* echoes requests with their keys in the submitted order (JSONB would reorder them).
 
-Services call the store on the event loop, so a statement waiting on another session's lock would stall every
-request, ``/ping`` included: each statement is bounded (``STATEMENT_TIMEOUT_SECONDS``). Every failure of the
+Services call the store from one thread of its own (``services.store_thread``), so a statement waiting on another
+session's lock holds up every control-plane call queued behind it (the event loop, ``/ping`` and invocations go
+on): each statement is bounded (``STATEMENT_TIMEOUT_SECONDS``). Every failure of the
 database reaches the caller as :class:`DatabaseUnavailable`, saying whether the change was made.
 """
 
@@ -42,7 +43,7 @@ _MIGRATION_LOCK = 0x6F636C72
 _SERVER_LOCK = _MIGRATION_LOCK + 1
 
 # Control-plane statements take milliseconds; one waiting longer is stuck behind another session's lock, and it
-# holds up the whole server meanwhile (see the module docstring).
+# holds up the control plane meanwhile (see the module docstring).
 STATEMENT_TIMEOUT_SECONDS = 5.0
 # A migration may rewrite a table: longer, and nothing is served yet while it runs.
 MIGRATION_TIMEOUT_SECONDS = 300.0

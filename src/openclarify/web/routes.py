@@ -120,14 +120,14 @@ async def endpoint_config(cp: ControlPlane, request: Request) -> tuple[str, Cont
 
 async def endpoint(cp: ControlPlane, request: Request) -> tuple[str, Context]:
     described = await _call(cp, "DescribeEndpoint", {"EndpointName": request.path_params["name"]})
-    deployed = cp.endpoints.describe(described["EndpointName"]).deployment["config"]
+    deployed = (await cp.endpoints.describe(described["EndpointName"])).deployment["config"]
     return "endpoint.html", {"endpoint": described, "explainer": explainer.summary(deployed)}
 
 
 async def playground(cp: ControlPlane, request: Request) -> tuple[str, Context]:
     described = await _call(cp, "DescribeEndpoint", {"EndpointName": request.path_params["name"]})
     name = described["EndpointName"]
-    deployed = cp.endpoints.describe(name).deployment["config"]
+    deployed = (await cp.endpoints.describe(name)).deployment["config"]
     spec = explainer.playground_spec(deployed)
     spec.update(
         endpoint=name,

@@ -75,7 +75,7 @@ def unserved(service: InvocationService, operation: str) -> Callable[[Request], 
     async def endpoint(request: Request) -> Response:
         request_id = awsjson.new_request_id()
         try:
-            service.refuse_operation(operation, request.path_params["EndpointName"])
+            await service.refuse_operation(operation, request.path_params["EndpointName"])
         except ServiceError as exc:
             return error(exc, request_id)
         except Exception:

@@ -40,20 +40,20 @@ async def create_model(cp: ControlPlane, p: Params) -> dict[str, Any]:
 
 
 async def describe_model(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    row = cp.models.describe(p["ModelName"])
+    row = await cp.models.describe(p["ModelName"])
     out = _echo(row.request, "DescribeModelOutput")
     out.update(ModelName=row.name, ModelArn=row.arn, CreationTime=row.creation_time)
     return out
 
 
 async def list_models(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    page = cp.models.list(p)
+    page = await cp.models.list(p)
     items = [{"ModelName": r.name, "ModelArn": r.arn, "CreationTime": r.creation_time} for r in page.items]
     return _with_token({"Models": items}, page.next_token)
 
 
 async def delete_model(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    cp.models.delete(p["ModelName"])
+    await cp.models.delete(p["ModelName"])
     return {}
 
 
@@ -61,18 +61,18 @@ async def delete_model(cp: ControlPlane, p: Params) -> dict[str, Any]:
 
 
 async def create_endpoint_config(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    return {"EndpointConfigArn": cp.configs.create(p).arn}
+    return {"EndpointConfigArn": (await cp.configs.create(p)).arn}
 
 
 async def describe_endpoint_config(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    row = cp.configs.describe(p["EndpointConfigName"])
+    row = await cp.configs.describe(p["EndpointConfigName"])
     out = _echo(row.request, "DescribeEndpointConfigOutput")
     out.update(EndpointConfigName=row.name, EndpointConfigArn=row.arn, CreationTime=row.creation_time)
     return out
 
 
 async def list_endpoint_configs(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    page = cp.configs.list(p)
+    page = await cp.configs.list(p)
     items = [
         {"EndpointConfigName": r.name, "EndpointConfigArn": r.arn, "CreationTime": r.creation_time} for r in page.items
     ]
@@ -80,7 +80,7 @@ async def list_endpoint_configs(cp: ControlPlane, p: Params) -> dict[str, Any]:
 
 
 async def delete_endpoint_config(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    cp.configs.delete(p["EndpointConfigName"])
+    await cp.configs.delete(p["EndpointConfigName"])
     return {}
 
 
@@ -101,12 +101,12 @@ async def delete_endpoint(cp: ControlPlane, p: Params) -> dict[str, Any]:
 
 
 async def describe_endpoint(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    row = cp.endpoints.describe(p["EndpointName"])
+    row = await cp.endpoints.describe(p["EndpointName"])
     return describe_endpoint_row(row, cp.endpoints.restoring(row.name))
 
 
 async def list_endpoints(cp: ControlPlane, p: Params) -> dict[str, Any]:
-    page = cp.endpoints.list(p)
+    page = await cp.endpoints.list(p)
     items = [
         {
             "EndpointName": r.name,

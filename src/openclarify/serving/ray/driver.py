@@ -33,7 +33,7 @@ def replica_routes(components: Components) -> Sequence[BaseRoute]:
 
     async def replicas(request: Request) -> JSONResponse:
         out: dict[str, dict[str, dict[str, int]]] = {}
-        for row in components.store.list_endpoints():
+        for row in await components.store.list_endpoints():
             live = components.control_plane.endpoints.live(row.name)
             if live is None:
                 continue
