@@ -3,11 +3,16 @@
 One connection guarded by a lock: the control plane writes rarely and briefly, so a connection pool would
 only add failure modes. ``BEGIN IMMEDIATE`` takes the write lock up front, so a check-then-write sequence
 cannot interleave with another process's write. A crash mid-write rolls back to the previous state.
+
+A write waits at most ``BUSY_TIMEOUT_SECONDS`` for a lock another process holds on the file (a backup, a ``sqlite3``
+shell left in a transaction). That, and any other failure of the file (a full disk, an I/O error), reaches the caller
+as :class:`DatabaseUnavailable`, a 503 saying nothing was changed, as from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,9 +20,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from openclarify.store.base import AlreadyExists, DatabaseInUse, EndpointConfigRow, EndpointRow, ModelRow, NotFound
+from openclarify.store.base import (
+    AlreadyExists,
+    DatabaseInUse,
+    DatabaseUnavailable,
+    EndpointConfigRow,
+    EndpointRow,
+    ModelRow,
+    NotFound,
+)
 from openclarify.store.migrations import migrations
 from openclarify.store.tables import SqlTables
+
+# As PostgreSQL's statement timeout (``postgres.STATEMENT_TIMEOUT_SECONDS``): control-plane writes take milliseconds.
+BUSY_TIMEOUT_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class SQLiteStore(SqlTables):
@@ -25,7 +43,9 @@ class SQLiteStore(SqlTables):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so transactions are explicit.
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS
+        )
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -54,14 +74,19 @@ class SQLiteStore(SqlTables):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _unavailable_on_failure():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock, _unavailable_on_failure():
+            return self._conn.execute(sql, params).fetchall()
 
     # -- models and endpoint configs share a shape -------------------------------------------------------------
 
@@ -76,15 +101,14 @@ class SQLiteStore(SqlTables):
             raise AlreadyExists(row.name) from exc
 
     def _get_simple(self, table: str, cls: type, name: str) -> Any:
-        with self._lock:
-            r = self._conn.execute(f"SELECT * FROM {table} WHERE key = ?", (name.lower(),)).fetchone()
-        if r is None:
+        found = self._rows(f"SELECT * FROM {table} WHERE key = ?", (name.lower(),))
+        if not found:
             raise NotFound(name)
+        r = found[0]
         return cls(r["name"], r["arn"], r["creation_time"], json.loads(r["request"]))
 
     def _list_simple(self, table: str, cls: type) -> list[Any]:
-        with self._lock:
-            rows = self._conn.execute(f"SELECT * FROM {table}").fetchall()
+        rows = self._rows(f"SELECT * FROM {table}")
         return [cls(r["name"], r["arn"], r["creation_time"], json.loads(r["request"])) for r in rows]
 
     def _delete(self, table: str, name: str) -> None:
@@ -105,16 +129,13 @@ class SQLiteStore(SqlTables):
             raise AlreadyExists(row.name) from exc
 
     def get_endpoint(self, name: str) -> EndpointRow:
-        with self._lock:
-            r = self._conn.execute(f"{self._ENDPOINT_SELECT} WHERE key = ?", (name.lower(),)).fetchone()
-        if r is None:
+        found = self._rows(f"{self._ENDPOINT_SELECT} WHERE key = ?", (name.lower(),))
+        if not found:
             raise NotFound(name)
-        return self._endpoint_row(r)
+        return self._endpoint_row(found[0])
 
     def list_endpoints(self) -> list[EndpointRow]:
-        with self._lock:
-            rows = self._conn.execute(self._ENDPOINT_SELECT).fetchall()
-        return [self._endpoint_row(r) for r in rows]
+        return [self._endpoint_row(r) for r in self._rows(self._ENDPOINT_SELECT)]
 
     def replace_endpoint(self, row: EndpointRow, *, expected_status: str | None = None) -> None:
         with self._tx() as conn:
@@ -129,6 +150,25 @@ class SQLiteStore(SqlTables):
 
     def delete_endpoint(self, name: str) -> None:
         self._delete("endpoints", name)
+
+
+@contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    """sqlite3's errors of the file itself as DatabaseUnavailable. A statement that fails leaves the file as it was:
+    a transaction is rolled back whole, and COMMIT either made it durable or left nothing."""
+    try:
+        yield
+    except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise  # the caller's to interpret (a duplicate name)
+        reason = str(exc) or type(exc).__name__
+        log.warning("database statement failed: %s", reason)
+        if "locked" in reason or "busy" in reason:
+            raise DatabaseUnavailable(
+                f"The database file was locked by another process for more than {BUSY_TIMEOUT_SECONDS:g} s. "
+                "Nothing was changed; try again."
+            ) from exc
+        raise DatabaseUnavailable(f"The database failed: {reason}. Nothing was changed; try again.") from exc
 
 
 @contextmanager

@@ -1,0 +1,65 @@
+"""A live server on the default SQLite file while another process holds the file's write lock (a backup, a sqlite3
+shell left inside a transaction): the write waits a bounded time and is refused as a 503 a client can act on, the
+rest of the server answers meanwhile, and nothing is left behind."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+from tests.conftest import LiveServer
+
+# A remote container: CreateModel then loads nothing, so this test needs no model files.
+CONTAINER = {"Image": "http://127.0.0.1:9/"}
+
+
+def test_a_write_lock_held_by_another_process_is_a_bounded_503_and_stalls_nothing_else(tmp_path) -> None:
+    server = LiveServer(tmp_path / "state", [tmp_path]).start()
+    try:
+        sm = server.client("sagemaker", read_timeout=30)
+        sm.create_model(ModelName="before", PrimaryContainer=CONTAINER)
+        outcome: list[object] = []
+
+        def create() -> None:
+            started = time.monotonic()
+            with pytest.raises(ClientError) as caught:
+                sm.create_model(ModelName="during", PrimaryContainer=CONTAINER)
+            outcome.append(caught.value.response)
+            outcome.append(time.monotonic() - started)
+
+        holder = sqlite3.connect(server.data_dir / "openclarify.db", isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            waiter = threading.Thread(target=create)
+            waiter.start()
+            time.sleep(0.5)  # CreateModel is past its checks and waits on the lock
+            took = []
+            for _ in range(5):
+                started = time.monotonic()
+                assert httpx.get(server.url + "/ping", timeout=10).status_code == 200
+                took.append(time.monotonic() - started)
+            stalled = waiter.is_alive()
+            waiter.join(30)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        # Called on the event loop, the waiting write held /ping too (it waited 30 s for the lock, then failed as a
+        # 500 with sqlite3's traceback in the log).
+        assert max(took) < 1.0, took
+        assert stalled, "CreateModel was no longer waiting: the test measured nothing"
+        response, elapsed = outcome
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert response["Error"]["Code"] == "ServiceUnavailable"
+        assert "locked by another process" in response["Error"]["Message"]
+        assert "Nothing was changed" in response["Error"]["Message"]
+        assert 4.0 < elapsed < 15.0
+        sm.create_model(ModelName="after", PrimaryContainer=CONTAINER)
+        listed = sm.list_models(SortBy="Name", SortOrder="Ascending")["Models"]
+        assert [m["ModelName"] for m in listed] == ["after", "before"]
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()
