@@ -96,7 +96,8 @@ def build_components(
     keys = settings.resolved_access_keys()
     verifier = SigV4Verifier(keys, max_skew_seconds=settings.clock_skew_seconds) if keys else None
     control = ControlPlane(models, configs, endpoints)
-    return Components(settings, calls, control, verifier, invocations, wire_metrics.Metrics())
+    metrics = wire_metrics.Metrics(is_current=endpoints.exists_here)
+    return Components(settings, calls, control, verifier, invocations, metrics)
 
 
 RouteFactory = Callable[[Components], Sequence[BaseRoute]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,44 @@ def test_a_deleted_endpoint_leaves_no_series(live, container):
     assert len(named) > 20  # the outcome counter, four stages' histograms, rows, explanations
     live.client("sagemaker").delete_endpoint(EndpointName=name)
     text = httpx.get(live.url + "/metrics").text
+    assert [s for s in series(text) if ("endpoint", name) in s[1]] == []
+
+
+@pytest.fixture
+def answering_at_once(tmp_path: Path, model_root: Path) -> Iterator[LiveServer]:
+    """DeleteEndpoint answers at once, without waiting for the old deployment's last invocations."""
+    server = LiveServer(tmp_path, [model_root], env={"OPENCLARIFY_CREATE_GRACE_SECONDS": "0"}).start()
+    yield server
+    server.stop()
+
+
+def test_an_invocation_still_running_when_its_endpoint_is_deleted_brings_no_series_back(answering_at_once, container):
+    live = answering_at_once
+    name = deploy(live, container, "metrics-in-flight", explained=False)
+    runtime = live.client("sagemaker-runtime")
+    answers: list[bytes] = []
+
+    def invoke() -> None:
+        slow = "fault=slow,seconds=1"  # one model call, inside the deadline
+        answers.append(
+            runtime.invoke_endpoint(EndpointName=name, Body="1,2", ContentType="text/csv", CustomAttributes=slow)[
+                "Body"
+            ].read()
+        )
+
+    caller = threading.Thread(target=invoke)
+    caller.start()
+    time.sleep(0.3)
+    live.client("sagemaker").delete_endpoint(EndpointName=name)
+    caller.join(10)
+    assert answers, "the old deployment must answer what it accepted"
+    deadline = time.monotonic() + 5
+    # The log line is written after the metrics of the invocation: once it is there, so are they.
+    while not [line for line in log_lines(live, "invocation") if line["endpoint"] == name]:
+        assert time.monotonic() < deadline, "the invocation was never logged"
+        time.sleep(0.05)
+    text = httpx.get(live.url + "/metrics").text
+    # Before, its 84 series came back with it, for the life of the process.
     assert [s for s in series(text) if ("endpoint", name) in s[1]] == []
 
 

@@ -200,6 +200,12 @@ class EndpointService:
         """The running endpoint, or None when it is not InService (yet), or not loaded again since a restart."""
         return self._live.get(name.lower())
 
+    def exists_here(self, name: str) -> bool:
+        """Whether the endpoint is running or being loaded again in this server: False once DeleteEndpoint started
+        (an invocation the old deployment still answers then belongs to no endpoint). Memory only, no store call."""
+        key = name.lower()
+        return key in self._live or key in self._restoring
+
     def restoring(self, name: str) -> Restoring | None:
         """How loading the endpoint again after a restart is going, or None when it is not being restored."""
         return self._restoring.get(name.lower())

@@ -17,7 +17,8 @@ its own :class:`Metrics` registry: no process-global state, so tests can build m
 - ``openclarify_explanations_total{endpoint,kind}``: explained records, ``kind`` ``exact`` or ``sampled``.
 
 A successful DeleteEndpoint removes every series labelled with that endpoint, so deleted endpoints do not stay in
-``/metrics`` for the life of the process.
+``/metrics`` for the life of the process. An invocation the old deployment was still answering then (it finishes
+what it accepted) counts under endpoint ``""`` when it ends, rather than bringing the series back.
 
 Logs: every InvokeEndpoint logs one JSON line (``event`` ``invocation``) on ``openclarify.invocations``, and every
 other request answered with an error one line (``event`` ``request``) on ``openclarify.requests``, both at INFO with
@@ -30,6 +31,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.requests import Request
@@ -50,7 +52,9 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, is_current: Callable[[str], bool] = lambda endpoint: True) -> None:
+        """``is_current(endpoint)``: whether the endpoint still exists, asked as an invocation ends (``forget``)."""
+        self._is_current = is_current
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -128,18 +132,20 @@ class Metrics:
     ) -> None:
         model_seconds = stats.model_seconds_until(time.perf_counter())
         explainer = max(0.0, seconds - model_seconds - stats.queue_seconds)
-        self.invocations.labels(endpoint, variant, code).inc()
-        self.invocation_seconds.labels(endpoint, "total").observe(seconds)
+        # Deleted while this invocation ran: its series are gone (``forget``), and must not come back for good.
+        label, variant_label = (endpoint, variant) if endpoint and self._is_current(endpoint) else ("", "")
+        self.invocations.labels(label, variant_label, code).inc()
+        self.invocation_seconds.labels(label, "total").observe(seconds)
         # Refused before reaching an endpoint: no queue, model or explainer time to speak of.
-        if endpoint:
+        if label:
             for stage, value in (("queue", stats.queue_seconds), ("model", model_seconds), ("explainer", explainer)):
-                self.invocation_seconds.labels(endpoint, stage).observe(value)
-            self.model_rows.labels(endpoint).inc(stats.model_rows)
-            self.explanations.labels(endpoint, "exact").inc(stats.explained_exact)
-            self.explanations.labels(endpoint, "sampled").inc(stats.explained_sampled)
+                self.invocation_seconds.labels(label, stage).observe(value)
+            self.model_rows.labels(label).inc(stats.model_rows)
+            self.explanations.labels(label, "exact").inc(stats.explained_exact)
+            self.explanations.labels(label, "sampled").inc(stats.explained_sampled)
             if stats.designs_ahead or stats.designs_on_request:
-                self.designs.labels(endpoint, "ahead").inc(stats.designs_ahead)
-                self.designs.labels(endpoint, "request").inc(stats.designs_on_request)
+                self.designs.labels(label, "ahead").inc(stats.designs_ahead)
+                self.designs.labels(label, "request").inc(stats.designs_on_request)
         # Also for a refused request: the client holds its request id, and the operator must find it here.
         log.info(
             json.dumps(
