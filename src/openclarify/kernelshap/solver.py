@@ -275,7 +275,7 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
         gram[m:, m:] = weighted_terms @ terms.T
     constraint = _constraint(m, n_terms)
     # The attributions are E θ: each three-way term passes 2/3 of its coefficient to each of its players.
-    to_players = _linear_to_players(m, n_terms).copy()
+    to_players = _linear_to_players(m, n_terms)
     if n_terms:
         to_players[triples, _term_columns(m, n_terms)] = 2.0 / 3.0
     linear = 0.5 * game.correlation
@@ -318,9 +318,24 @@ def paired_regression(game: PairedGame, delta: np.ndarray, triples: np.ndarray, 
     return PairedFit(phi, errors)
 
 
-@lru_cache(maxsize=64)
 def _linear_to_players(m: int, n_terms: int) -> np.ndarray:
-    """E's part that does not depend on the triples: the identity on the linear block, (M, M + T). Read-only."""
+    """E's part that does not depend on the triples, to be written into: the identity on the linear block,
+    (M, M + T)."""
+    if m <= _REMEMBERED_PLAYERS:
+        return _remembered_linear_to_players(m, n_terms).copy()
+    base = np.zeros((m, m + n_terms))
+    base[:, :m] = np.eye(m)
+    return base
+
+
+# E is M x (M + T) doubles: remembered up to this many players (at most 64 of them, about 3 MB in all). Past it one
+# takes tens of MB (32 MB at the 2 000 text units a server allows), so 64 of them could hold gigabytes for the life of
+# the process, and making one costs little next to an explanation over that many players.
+_REMEMBERED_PLAYERS = 64
+
+
+@lru_cache(maxsize=64)
+def _remembered_linear_to_players(m: int, n_terms: int) -> np.ndarray:
     base = np.zeros((m, m + n_terms))
     base[:, :m] = np.eye(m)
     base.setflags(write=False)
