@@ -1,10 +1,11 @@
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from openclarify.kernelshap import DesignTooLarge, design_cells, explain, explain_game
-from openclarify.kernelshap.coalitions import _Templates, design_template
+from openclarify.kernelshap.coalitions import _TEMPLATES, DesignCache, design_template
 
 from .models import CountingModel, nonlinear
 
@@ -130,7 +131,7 @@ def test_remembered_templates_stay_within_their_byte_budget():
     # Clarify's NumberOfSamples has no maximum: templates of large budgets must not pile up for the process's life.
     small = [design_template(12, 200, "sqrt", 1, index) for index in range(3)]
     large = design_template(60, 6_000, "sqrt", 1, 0)
-    templates = _Templates(max_bytes=2 * small[0].nbytes + 1)
+    templates = DesignCache(max_bytes=2 * small[0].nbytes + 1)
     for index, design in enumerate(small):
         templates.put(("small", index), design)
     assert templates.get(("small", 0)) is None  # the least recently used went first
@@ -138,3 +139,53 @@ def test_remembered_templates_stay_within_their_byte_budget():
     templates.put(("large",), large)  # larger than the whole budget: never kept
     assert templates.get(("large",)) is None and templates.get(("small", 2)) is small[2]
     assert large.nbytes > 15 * 60 * 3_000  # masks and the fit's signs: about 15 bytes per pair and player
+
+
+def test_designs_kept_for_a_seed_across_many_player_counts_stay_within_the_cache_bytes():
+    # A text feature makes a game of another size for nearly every record: a plain dict of designs kept one per
+    # player count grew a server by gigabytes (a design is tens of MB at a few hundred units).
+    rng = np.random.default_rng(0)
+    budget = 400
+    limit = 6 * design_template(60, budget).nbytes
+    cache = DesignCache(max_bytes=limit)
+    for m in range(40, 80):
+        weights = rng.normal(size=m)
+
+        def values(design, weights=weights):
+            return (design.masks @ weights)[:, None], design.n_coalitions
+
+        options = {"n_players": m, "v_full": np.array([weights.sum()]), "v_empty": np.zeros(1), "budget": budget}
+        kept = explain_game(values, seed=5, designs=cache, **options)
+        assert cache.nbytes <= limit
+        again = explain_game(values, seed=5, designs=cache, **options)
+        fresh = explain_game(values, seed=5, **options)
+        assert np.array_equal(kept.attributions, fresh.attributions)
+        assert np.array_equal(again.attributions, fresh.attributions)
+    assert 1 <= len(cache) <= 6
+
+
+def test_explanations_over_many_large_player_counts_keep_no_matrix_per_count():
+    # The fit's M x (M + T) map from coefficients to players was remembered for the last 64 (M, T): 8 MB each at
+    # M = 1 000, 32 MB at the 2 000 text units a server allows, so a stream of long texts held gigabytes for good.
+    def explain_once(m: int) -> None:
+        weights = np.linspace(-1.0, 1.0, m)
+        explain_game(
+            lambda design: ((design.masks @ weights)[:, None], design.n_coalitions),
+            n_players=m,
+            v_full=np.array([weights.sum()]),
+            v_empty=np.zeros(1),
+            budget=60,
+            seed=1,
+        )
+
+    explain_once(1_000)  # whatever a first call builds once
+    tracemalloc.start()
+    try:
+        before, templates_before = tracemalloc.get_traced_memory()[0], _TEMPLATES.nbytes
+        for m in range(1_001, 1_011):
+            explain_once(m)
+        kept = tracemalloc.get_traced_memory()[0] - before - (_TEMPLATES.nbytes - templates_before)
+    finally:
+        tracemalloc.stop()
+    # The templates drawn for the new player counts stay, within their own bound; nothing else should.
+    assert kept < 10 * 2**20, f"{kept / 2**20:.0f} MB kept after ten explanations, besides the templates"

@@ -14,7 +14,7 @@ from openclarify.kernelshap.budget import (
     clarify_n_samples,
     design_cells,
 )
-from openclarify.kernelshap.coalitions import CoalitionDesign, plan_design
+from openclarify.kernelshap.coalitions import CoalitionDesign, DesignCache, plan_design
 from openclarify.kernelshap.explainer import (
     ESTIMATOR,
     Explanation,
@@ -30,6 +30,7 @@ from openclarify.kernelshap.masking import store_group_means
 __all__ = [
     "ESTIMATOR",
     "CoalitionDesign",
+    "DesignCache",
     "DesignTooLarge",
     "Explanation",
     "Interrupted",

@@ -390,9 +390,12 @@ _TEMPLATE_SEED = 20_260_101
 TEMPLATE_BYTES = 128 * 1024 * 1024
 
 
-class _Templates:
-    """Templates by key, within ``TEMPLATE_BYTES``; safe to use from many threads at once. Read-only data, so
-    remembering one changes no result: a template forgotten is drawn again, the same to the bit."""
+class DesignCache:
+    """Designs by key, within ``max_bytes`` (``CoalitionDesign.nbytes``), the least recently used forgotten first;
+    safe to use from many threads at once. A design is a pure function of its key, so remembering one changes no
+    result: one forgotten is planned again, the same to the bit. It is read and written as ``explain``'s ``designs``
+    mapping is (``get``, item assignment), so a caller can hand it there: a count of keys alone would let designs of
+    many player counts (text features) hold any amount of memory. A design larger than ``max_bytes`` is not kept."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
@@ -420,8 +423,20 @@ class _Templates:
                 _, forgotten = self._items.popitem(last=False)
                 self._bytes -= forgotten.nbytes
 
+    __setitem__ = put
 
-_TEMPLATES = _Templates(TEMPLATE_BYTES)
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the designs kept hold, by ``CoalitionDesign.nbytes``: at most ``max_bytes``."""
+        with self._lock:
+            return self._bytes
+
+
+_TEMPLATES = DesignCache(TEMPLATE_BYTES)
 
 
 def design_template(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -32,6 +31,7 @@ import numpy as np
 from openclarify.clarify.baseline import Baseline, parse_baseline
 from openclarify.clarify.config import ClarifyConfig
 from openclarify.errors import ValidationException
+from openclarify.kernelshap import DesignCache
 from openclarify.runtimes.registry import resolve_within_roots
 from openclarify.services.design_pool import DesignPool
 
@@ -77,8 +77,9 @@ class PreparedExplainer:
     max_text_units: int = 2000
     max_design_cells: int | None = None
     """The server's bound on one explanation's coalition design (``kernelshap.check_design_size``)."""
-    designs: dict[tuple, Any] = field(default_factory=dict)
-    """Coalition designs planned for this endpoint's fixed Seed, one per player count (kernelshap fills it)."""
+    designs: DesignCache | None = None
+    """With a fixed Seed: the server's designs planned for a seed, by key (kernelshap fills it). A design depends on
+    its key only, so endpoints share them, within the cache's bytes (``InvocationService``)."""
     design_pool: DesignPool | None = None
     """Without a Seed: designs planned ahead for the next requests (``services.design_pool.DesignPool``)."""
 

@@ -56,6 +56,7 @@ from openclarify.clarify.response import ExplanationDetails, FeatureAttributions
 from openclarify.clarify.text import model_table
 from openclarify.errors import ModelError, ValidationError, ValidationException
 from openclarify.kernelshap import (
+    DesignCache,
     DesignTooLarge,
     Explanation,
     Interrupted,
@@ -450,7 +451,7 @@ def _seed(config: ClarifyConfig) -> int:
     return draw_seed() if seed is None else seed
 
 
-def _designs(prepared: PreparedExplainer) -> dict[tuple, Any] | None:
+def _designs(prepared: PreparedExplainer) -> DesignCache | None:
     # With a fixed Seed every record of a given width gets the same coalition design: plan it once.
     return prepared.designs if prepared.config.shap.seed is not None else None
 
