@@ -165,6 +165,11 @@ class EndpointService:
         self._live: dict[str, LiveEndpoint] = {}
         self._restoring: dict[str, Restoring] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Held from reading an endpoint's row to writing it back (Create, Update, Delete and the end of each): the store
+        # is called off the event loop, so without it two calls could each read a row, and the second write back a
+        # copy the first had already changed (a completed UpdateEndpoint lost, a deleted endpoint's row restored).
+        # One server owns its database (``store.held_exclusively``), so a lock in this process is enough.
+        self._row_writes = asyncio.Lock()
 
     def add_preparer(self, preparer: Preparer) -> None:
         self._preparers.append(preparer)
@@ -223,53 +228,56 @@ class EndpointService:
     async def create(self, params: Mapping[str, Any]) -> EndpointRow:
         name = params["EndpointName"]
         duplicate = ValidationException(f'Cannot create already existing endpoint "{self._arns.endpoint(name)}".')
-        try:
-            await self._store.get_endpoint(name)
-            raise duplicate
-        except NotFound:
-            pass
-        config_name = params["EndpointConfigName"]
-        now = time.time()
-        row = EndpointRow(
-            name=name,
-            arn=self._arns.endpoint(name),
-            status="Creating",
-            creation_time=now,
-            last_modified_time=now,
-            config_name=(await self._configs.describe(config_name)).name,
-            deployment=await self._snapshot(config_name),
-            request=dict(params),
-        )
-        try:
-            await self._store.insert_endpoint(row)
-        except AlreadyExists:
-            raise duplicate from None
+        async with self._row_writes:
+            try:
+                await self._store.get_endpoint(name)
+                raise duplicate
+            except NotFound:
+                pass
+            config_name = params["EndpointConfigName"]
+            now = time.time()
+            row = EndpointRow(
+                name=name,
+                arn=self._arns.endpoint(name),
+                status="Creating",
+                creation_time=now,
+                last_modified_time=now,
+                config_name=(await self._configs.describe(config_name)).name,
+                deployment=await self._snapshot(config_name),
+                request=dict(params),
+            )
+            try:
+                await self._store.insert_endpoint(row)
+            except AlreadyExists:
+                raise duplicate from None
         await self._start(self._run_create(row))
         return row
 
     async def update(self, params: Mapping[str, Any]) -> EndpointRow:
         name = params["EndpointName"]
-        row = await self.describe(name)
-        if row.status in IN_PROGRESS:
-            raise self._in_progress(name)
-        if row.status != "InService":
-            raise ValidationException(
-                f'Cannot update endpoint "{row.arn}" in status {row.status}; DeleteEndpoint is the only '
-                "operation allowed on a failed endpoint."
-            )
-        pending = await self._snapshot(params["EndpointConfigName"])
-        updated = replace(row, status="Updating", pending=pending, last_modified_time=time.time())
-        await self._transition(updated, expected="InService")
+        async with self._row_writes:
+            row = await self.describe(name)
+            if row.status in IN_PROGRESS:
+                raise self._in_progress(name)
+            if row.status != "InService":
+                raise ValidationException(
+                    f'Cannot update endpoint "{row.arn}" in status {row.status}; DeleteEndpoint is the only '
+                    "operation allowed on a failed endpoint."
+                )
+            pending = await self._snapshot(params["EndpointConfigName"])
+            updated = replace(row, status="Updating", pending=pending, last_modified_time=time.time())
+            await self._transition(updated, expected="InService")
         await self._start(self._run_update(updated))
         return updated
 
     async def delete(self, name: str) -> None:
-        row = await self.describe(name)
-        if row.status in IN_PROGRESS:
-            raise self._in_progress(name)
-        deleting = replace(row, status="Deleting", last_modified_time=time.time())
-        await self._transition(deleting, expected=row.status)
-        self._stop_restoring(name)
+        async with self._row_writes:
+            row = await self.describe(name)
+            if row.status in IN_PROGRESS:
+                raise self._in_progress(name)
+            deleting = replace(row, status="Deleting", last_modified_time=time.time())
+            await self._transition(deleting, expected=row.status)
+            self._stop_restoring(name)
         await self._start(self._run_delete(deleting))
 
     # -- start-up and shut-down --------------------------------------------------------------------------------
@@ -410,13 +418,15 @@ class EndpointService:
         live = self._live.pop(row.name.lower(), None)
         if live is not None:
             await live.retire(self._retire_patience)
-        with contextlib.suppress(NotFound):
-            await self._store.delete_endpoint(row.name)
+        async with self._row_writes:
+            with contextlib.suppress(NotFound):
+                await self._store.delete_endpoint(row.name)
 
     async def _finish(self, row: EndpointRow, **changes: Any) -> bool:
         """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted)."""
         try:
-            await self._transition(replace(row, last_modified_time=time.time(), **changes), expected=row.status)
+            async with self._row_writes:
+                await self._transition(replace(row, last_modified_time=time.time(), **changes), expected=row.status)
         except ValidationException:
             return False
         return True

@@ -294,6 +294,10 @@ class InvocationService:
                 raise self._not_found(name)
             return live
         row = await self._described(name)
+        # The read let other work run: the endpoint may have been loaded (or its restore begun) meanwhile.
+        live = self._endpoints.live(name)
+        if live is not None and live.name == name:
+            return live
         if self._endpoints.restoring(name) is not None:
             live = await self._endpoints.wait_live(name, min(RESTORE_WAIT_SECONDS, self._deadline / 2))
             if live is not None:
