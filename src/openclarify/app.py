@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from openclarify.process import HeapSettler
 from openclarify.services import ArnFactory, EndpointConfigService, EndpointService, ModelService
 from openclarify.services.endpoints import Preparer, RuntimeFactory
 from openclarify.services.invocations import InvocationService
@@ -59,6 +60,7 @@ def build_components(
     settings: Settings,
     preparers: Sequence[Preparer] = (),
     runtime_factory: RuntimeFactory | None = None,
+    on_deployments_changed: Callable[[], None] | None = None,
 ) -> Components:
     store = open_store(settings.database_url, settings.data_dir / DB_FILE)
     # Before serving, not in the lifespan: a schema this version cannot use (a newer version's, a role without the
@@ -80,6 +82,7 @@ def build_components(
         grace_seconds=settings.create_grace_seconds,
         preparers=(instrument_runtimes, *preparers),  # first, so baselines are scored through it too
         runtime_factory=runtime_factory,
+        on_change=on_deployments_changed,
     )
     invocations = InvocationService(
         endpoints,
@@ -109,11 +112,13 @@ def build_app(
     route_factories: Sequence[RouteFactory] = (),
     preparers: Sequence[Preparer] = (),
     runtime_factory: RuntimeFactory | None = None,
+    heap: HeapSettler | None = None,
 ) -> Starlette:
     """The ASGI app. ``route_factories`` add routes that need the wired components (e.g. the invocation API,
     which looks up live endpoints); ``preparers`` run before an endpoint goes InService; ``runtime_factory``
-    builds each variant's model (Ray Serve replicas in ``serve --ray``)."""
-    components = build_components(settings, preparers, runtime_factory)
+    builds each variant's model (Ray Serve replicas in ``serve --ray``); ``heap``, in a process that only serves,
+    settles the heap after start-up and each change of deployments (``process.HeapSettler``)."""
+    components = build_components(settings, preparers, runtime_factory, heap.soon if heap else None)
     validator = ShapeValidator()
 
     @contextlib.asynccontextmanager
@@ -122,9 +127,13 @@ def build_app(
         # Endpoints come back in the background: a slow model or a container that is down must not keep the server
         # from answering /ping and the control plane (EndpointService.restore).
         await components.control_plane.endpoints.restore()
+        if heap is not None:
+            heap.soon()
         try:
             yield
         finally:
+            if heap is not None:
+                heap.cancel()
             await components.control_plane.endpoints.shutdown()
             components.invocations.close()
             components.store.close()
@@ -217,7 +226,8 @@ def run(settings: Settings) -> None:
 
     configure_logging()
     tune_for_serving()  # one BLAS thread, and large temporary arrays that do not page-fault (openclarify.process)
-    app = build_app(settings)  # opens and migrates the store: a database it cannot use stops the start first
+    # Opens and migrates the store: a database it cannot use stops the start first.
+    app = build_app(settings, heap=HeapSettler())
     check_binding(settings)  # then the binding, which may warn
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 

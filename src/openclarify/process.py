@@ -1,4 +1,5 @@
-"""Process-wide settings for a process that serves explanations: one BLAS thread, and a malloc that keeps memory.
+"""Process-wide settings for a process that serves explanations: one BLAS thread, a malloc that keeps memory, and
+full garbage collections out of the way of requests (``HeapSettler``).
 
 **One BLAS thread.** Concurrent requests are the server's parallelism. A multi-threaded BLAS inside each
 explanation's small solves only makes those threads fight over the same cores (measured: several times slower).
@@ -18,8 +19,10 @@ the user set (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) wins; othe
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
+import gc
 import os
 import sys
 
@@ -55,3 +58,36 @@ def tune_allocator() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+class HeapSettler:
+    """Keeps the cyclic garbage collector's full collections off the event loop's critical path.
+
+    A serving process holds a few hundred thousand long-lived objects (the model libraries, spaCy, the app), and
+    CPython's full collection walks all of them while holding the GIL: 150-390 ms at a time, measured under load,
+    during which the event loop answers nothing (``/ping`` included), triggered by the objects every response builds.
+    ``settle()`` collects once and freezes what survives (``gc.freeze``): later collections skip it, 0.02-0.04 ms
+    instead of about 250. It is asked for ``soon()`` after the long-lived part of the heap changes (start-up, an
+    endpoint deployed or removed) and runs once for any number of changes within ``delay`` seconds, on the event loop:
+    one pause then instead of many under load. What was frozen is unfrozen first, so the objects of a removed
+    endpoint are collected rather than kept for good.
+    """
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self._delay = delay
+        self._pending: asyncio.TimerHandle | None = None
+
+    def soon(self) -> None:
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._delay, self.settle)
+
+    def settle(self) -> None:
+        self._pending = None
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None

@@ -147,8 +147,11 @@ class EndpointService:
         grace_seconds: float = 2.0,
         preparers: Sequence[Preparer] = (),
         runtime_factory: RuntimeFactory | None = None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_change = on_change or (lambda: None)
+        """Called on the event loop once a deployment went live or away (the server settles its heap then)."""
         self._runtime_factory = runtime_factory or in_process_runtime
         """Builds each variant's runtime: in process by default, Ray Serve replicas in ``serve --ray``."""
         self._arns = arns
@@ -368,6 +371,7 @@ class EndpointService:
             # Nothing can have replaced it meanwhile: a successful UpdateEndpoint and DeleteEndpoint end this task
             # first (``_stop_restoring``), and from the end of ``_deploy`` to here nothing awaits.
             self._live[key] = live
+            self._on_change()
             if state.failures:
                 log.info("endpoint %s is serving again (loaded on attempt %d)", row.name, state.failures + 1)
         finally:
@@ -388,6 +392,7 @@ class EndpointService:
             live = await self._deploy(row.name, row.config_name, row.deployment)
         except _DeployFailed as exc:
             await self._finish(row, status="Failed", failure_reason=exc.reason)
+            self._on_change()
             return
         previous = self._live.pop(row.name.lower(), None)
         if previous is not None:
@@ -395,6 +400,7 @@ class EndpointService:
         self._live[row.name.lower()] = live
         if not await self._finish(row, status="InService", failure_reason=None):
             await self._live.pop(row.name.lower()).aclose()
+        self._on_change()
 
     async def _run_update(self, row: EndpointRow) -> None:
         assert row.pending is not None
@@ -404,6 +410,7 @@ class EndpointService:
         except _DeployFailed as exc:
             # The old deployment keeps serving, as after a SageMaker rollback.
             await self._finish(row, status="InService", pending=None, failure_reason=exc.reason)
+            self._on_change()
             return
         self._stop_restoring(row.name)  # the new deployment replaces the one still loading since a restart
         old = self._live.get(row.name.lower())
@@ -413,6 +420,7 @@ class EndpointService:
         )
         if old is not None:
             await old.retire(self._retire_patience)
+        self._on_change()
 
     async def _run_delete(self, row: EndpointRow) -> None:
         live = self._live.pop(row.name.lower(), None)
@@ -421,6 +429,7 @@ class EndpointService:
         async with self._row_writes:
             with contextlib.suppress(NotFound):
                 await self._store.delete_endpoint(row.name)
+        self._on_change()
 
     async def _finish(self, row: EndpointRow, **changes: Any) -> bool:
         """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted)."""

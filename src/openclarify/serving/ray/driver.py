@@ -50,12 +50,12 @@ def ingress_builder(settings: Settings):
     """Runs in the ingress replica: the same ASGI app as ``openclarify serve``, with Ray-backed runtimes."""
 
     def build():
-        from openclarify.process import tune_for_serving
+        from openclarify.process import HeapSettler, tune_for_serving
         from openclarify.serving.ray.runtime import ray_runtime
 
         configure_logging()
         tune_for_serving()
-        return build_app(settings, route_factories=[replica_routes], runtime_factory=ray_runtime)
+        return build_app(settings, route_factories=[replica_routes], runtime_factory=ray_runtime, heap=HeapSettler())
 
     return build
 
