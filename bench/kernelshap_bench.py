@@ -112,6 +112,16 @@ def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng
     t = {k: [] for k in ("floor", "ours", "planned", "served", "shap")}
     err = {k: [] for k in ("ours", "shap", "shap_default")}
     rows, exact, covered = [], True, []
+    # Exact Shapley values by enumerating all 2^M coalitions: the engine's exact mode, which the tests check against a
+    # brute-force oracle and against shap. (TreeExplainer is not exact for scikit-learn's trees, which split on
+    # float32 thresholds.) All of them first, before anything is timed: a sweep of a million rows just before a
+    # record's timings left every contender slower, and the engine most (three paired runs at M = 20, B = 1: a fresh
+    # design 0.55-0.61 ms over the floor with the sweep between records, 0.46-0.51 without it, the floor itself
+    # 0.01-0.06 ms slower; docs/benchmarks.md). A server explains one request after another, with no such sweep.
+    truths = [
+        explain(predict, x, baseline, number_of_samples=2**m, seed=0, dtype=ROW_DTYPE).attributions[:, 0]
+        for x in records
+    ]
     for i, x in enumerate(records):
         fx = predict(x[None, :])
         # The floor: the model on the very synthetic rows the explanation needs, as the engine hands them to the
@@ -119,10 +129,7 @@ def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng
         # the design that the "planned" runs take from the cache, as an endpoint with a fixed Seed does.
         designs: dict = {}
         synthetic = captured_rows(predict, x, baseline, i, fx, baseline_out, designs)
-        # Exact Shapley values by enumerating all 2^M coalitions: the engine's exact mode, which the
-        # tests check against a brute-force oracle and against shap. (TreeExplainer is not exact for
-        # scikit-learn's trees, which split on float32 thresholds.)
-        truth = explain(predict, x, baseline, number_of_samples=2**m, seed=0, dtype=ROW_DTYPE).attributions[:, 0]
+        truth = truths[i]
         scale = np.linalg.norm(truth)
         # openclarify on this record, as every contender below calls it but for the seed and the options.
         explained = partial(explain, predict, x, baseline, fx=fx, baseline_outputs=baseline_out, dtype=ROW_DTYPE)
@@ -134,8 +141,7 @@ def run_setting(name: str, model, x_all: np.ndarray, b: int, n_records: int, rng
             # when there is none) and no error bars, which it computes only for the extended response.
             "served": partial(explained, seed=i, designs=designs, errors=False),
         }
-        # Each record takes them in another order, so that none always runs first (after the exact values' sweep of
-        # a million rows through the caches) or always after one of the others.
+        # Each record takes them in another order, so that none always runs first or always after one of the others.
         order = list(contenders)
         results = {}
         for contender in order[i % len(order) :] + order[: i % len(order)]:
