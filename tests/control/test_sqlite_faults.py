@@ -5,13 +5,17 @@ rest of the server answers meanwhile, and nothing is left behind."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port, wait_for_ping
+from tests.control.helpers import FAST_WAIT, variant
 
 # A remote container: CreateModel then loads nothing, so this test needs no model files.
 CONTAINER = {"Image": "http://127.0.0.1:9/"}
@@ -63,3 +67,54 @@ def test_a_write_lock_held_by_another_process_is_a_bounded_503_and_stalls_nothin
         assert "Traceback" not in server.log()
     finally:
         server.stop()
+
+
+FAULT_CONTAINER = Path(__file__).parent.parent / "containers" / "fault_container.py"
+
+
+def test_a_deletion_whose_last_write_meets_a_locked_file_completes_once_the_lock_goes(tmp_path) -> None:
+    port = free_port()
+    container = subprocess.Popen([sys.executable, str(FAULT_CONTAINER), "--port", str(port)], stderr=subprocess.DEVNULL)
+    server = LiveServer(tmp_path / "state", [tmp_path], env={"OPENCLARIFY_CREATE_GRACE_SECONDS": "0"})
+    try:
+        assert wait_for_ping(f"http://127.0.0.1:{port}"), "the fault container did not start"
+        server.start()
+        sm = server.client("sagemaker", read_timeout=30)
+        sm.create_model(ModelName="m", PrimaryContainer={"Image": f"http://127.0.0.1:{port}"})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant("m")])
+        sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=FAST_WAIT)
+        # An invocation the old deployment must finish holds the deletion's last write back for 2 s ...
+        slow = {
+            "EndpointName": "ep",
+            "ContentType": "text/csv",
+            "Body": b"1,2",
+            "CustomAttributes": "fault=slow,seconds=2",
+        }
+        invocation = threading.Thread(target=lambda: server.client("sagemaker-runtime").invoke_endpoint(**slow))
+        invocation.start()
+        time.sleep(0.3)
+        sm.delete_endpoint(EndpointName="ep")
+        # ... and another process holds the file past the store's 5 s wait when it comes.
+        holder = sqlite3.connect(server.data_dir / "openclarify.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        time.sleep(8)
+        holder.execute("ROLLBACK")
+        holder.close()
+        invocation.join(10)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                status = sm.describe_endpoint(EndpointName="ep")["EndpointStatus"]
+            except ClientError as exc:
+                assert "Could not find endpoint" in exc.response["Error"]["Message"]
+                break
+            # Before, the failed write ended the deletion's task: Deleting until a restart, every call refused.
+            assert status == "Deleting" and time.monotonic() < deadline, status
+            time.sleep(0.2)
+        log = server.log()
+        assert "trying again" in log and "Task exception was never retrieved" not in log
+    finally:
+        server.stop()
+        container.terminate()
+        container.wait(10)

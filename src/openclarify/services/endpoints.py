@@ -38,7 +38,7 @@ from openclarify.services.endpoint_configs import EndpointConfigService
 from openclarify.services.models import ModelService, model_container
 from openclarify.services.pagination import Page, paginate
 from openclarify.services.store_thread import StoreThread
-from openclarify.store import AlreadyExists, EndpointRow, NotFound
+from openclarify.store import AlreadyExists, DatabaseUnavailable, EndpointRow, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ IN_PROGRESS = ("Creating", "Updating", "Deleting", "SystemUpdating", "RollingBac
 RESTORE_HEALTH_CHECK_SECONDS = 5.0
 RESTORE_FIRST_DELAY_SECONDS = 1.0
 RESTORE_MAX_DELAY_SECONDS = 60.0
+# Recording the end of a Create, Update or Delete is retried for as long as the database fails (``_finish``).
+FINAL_WRITE_FIRST_DELAY_SECONDS = 0.5
+FINAL_WRITE_MAX_DELAY_SECONDS = 10.0
 
 
 @dataclass
@@ -338,6 +341,7 @@ class EndpointService:
         task = asyncio.ensure_future(job)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
         return task
 
     async def _start(self, job: Coroutine[Any, Any, None]) -> None:
@@ -426,19 +430,50 @@ class EndpointService:
         live = self._live.pop(row.name.lower(), None)
         if live is not None:
             await live.retire(self._retire_patience)
-        async with self._row_writes:
-            with contextlib.suppress(NotFound):
-                await self._store.delete_endpoint(row.name)
+        delay = FINAL_WRITE_FIRST_DELAY_SECONDS
+        while True:
+            try:
+                async with self._row_writes:
+                    with contextlib.suppress(NotFound):
+                        await self._store.delete_endpoint(row.name)
+                break
+            except DatabaseUnavailable as exc:
+                delay = await self._wait_for_database(row.name, "its deletion", exc, delay)
         self._on_change()
 
     async def _finish(self, row: EndpointRow, **changes: Any) -> bool:
-        """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted)."""
-        try:
-            async with self._row_writes:
-                await self._transition(replace(row, last_modified_time=time.time(), **changes), expected=row.status)
-        except ValidationException:
-            return False
-        return True
+        """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted).
+
+        A database that fails here is waited for, with backoff, for as long as it takes: the deployment has already
+        gone live or away, and the row left Creating, Updating or Deleting would refuse every later call on the
+        endpoint until a restart. Shutdown ends the wait; the next start resumes the row (``restore``)."""
+        target = replace(row, last_modified_time=time.time(), **changes)
+        delay, failed = FINAL_WRITE_FIRST_DELAY_SECONDS, False
+        while True:
+            try:
+                async with self._row_writes:
+                    try:
+                        await self._transition(target, expected=row.status)
+                    except ValidationException:
+                        # The row moved on, unless a failed attempt's COMMIT went through before its connection broke.
+                        current = await self._store.get_endpoint(row.name) if failed else None
+                        return current is not None and (current.status, current.last_modified_time) == (
+                            target.status,
+                            target.last_modified_time,
+                        )
+                return True
+            except (DatabaseUnavailable, NotFound) as exc:
+                if isinstance(exc, NotFound):  # read back above: the row is gone
+                    return False
+                failed = True
+                delay = await self._wait_for_database(row.name, f"its status {target.status}", exc, delay)
+
+    async def _wait_for_database(self, name: str, what: str, exc: DatabaseUnavailable, delay: float) -> float:
+        log.warning(
+            "endpoint %s: the database failed while recording %s; trying again in %g s: %s", name, what, delay, exc
+        )
+        await asyncio.sleep(delay)
+        return min(2 * delay, FINAL_WRITE_MAX_DELAY_SECONDS)
 
     async def _transition(self, row: EndpointRow, *, expected: str) -> None:
         try:
@@ -534,6 +569,12 @@ class _DeployFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason[:1024]  # FailureReason's max length
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A background deployment task that failed is logged once, with its traceback, at the time it failed."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a background endpoint task failed", exc_info=task.exception())
 
 
 async def _close_quietly(runtime: Runtime) -> None:
