@@ -4,6 +4,8 @@ must recover without a restart."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -167,3 +169,38 @@ def test_the_server_takes_its_database_lock_again_when_its_session_is_cut(pg_ser
     assert second.returncode == 2, second.stderr
     assert "another openclarify server is using the database of --database-url" in second.stderr
     assert "lost the database lock" in server.log()
+
+
+def test_a_database_that_stops_answering_is_a_bounded_503_and_does_not_hold_up_shutdown(pg_server) -> None:
+    url, server = pg_server
+    sm = server.client("sagemaker", read_timeout=60)
+    sm.create_model(ModelName="before", PrimaryContainer=CONTAINER)
+    database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(url, autocommit=True) as admin:
+        # The server's own session (not the advisory lock's keeper, which only holds its lock): idle in the database.
+        backends = [
+            pid
+            for (pid,) in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+            ).fetchall()
+        ]
+    assert backends
+    # A database server that stopped answering without closing its connections (a hung host): its backends stopped.
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        status, code, message = error_of(sm.describe_model, ModelName="before")
+        took = time.monotonic() - started
+        assert (status, code) == (503, "ServiceUnavailable") and "did not answer within" in message, message
+        assert took < 25, took  # was: no answer at all
+        assert httpx.get(server.url + "/ping", timeout=5).status_code == 200
+        assert server.process is not None
+        started = time.monotonic()
+        server.process.terminate()
+        server.process.wait(20)  # was: never exited, waiting for the stuck call
+        assert time.monotonic() - started < 15
+        server.process = None
+    finally:
+        for pid in backends:
+            os.kill(pid, signal.SIGCONT)
