@@ -4,8 +4,10 @@ must recover without a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -204,3 +206,83 @@ def test_a_database_that_stops_answering_is_a_bounded_503_and_does_not_hold_up_s
     finally:
         for pid in backends:
             os.kill(pid, signal.SIGCONT)
+
+
+class CommitCutProxy:
+    """A TCP proxy in front of PostgreSQL that, once armed with a piece of SQL, forwards the COMMIT after it and then
+    cuts both connections without relaying the answer: a change the database made whose answer the server never
+    gets (a network that fails at the worst moment)."""
+
+    COMMIT = b"Q\x00\x00\x00\x0bCOMMIT\x00"
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.armed_with: bytes | None = None
+        self.cuts = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            state = {"armed": False, "cut": False}
+            threading.Thread(target=self._pipe, args=(client, upstream, state, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, state, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, state: dict, to_database: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if to_database and self.armed_with and self.armed_with in data:
+                    state["armed"] = True
+                if to_database and state["armed"] and self.COMMIT in data:
+                    state["cut"] = True  # before the answer can come back
+                    sink.sendall(data)
+                    time.sleep(0.3)  # the database commits
+                    self.armed_with = None
+                    self.cuts += 1
+                    for end in (source, sink):
+                        with contextlib.suppress(OSError):
+                            end.shutdown(socket.SHUT_RDWR)
+                    return
+                if not state["cut"]:
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_change_whose_commit_answer_is_lost_goes_on_when_read_back_it_was_made(postgres, tmp_path) -> None:
+    url = postgres.create_database()
+    port = psycopg.conninfo.conninfo_to_dict(url)["port"]
+    proxy = CommitCutProxy(int(port))
+    proxied = url.replace(f":{port}/", f":{proxy.port}/")
+    server = LiveServer(tmp_path / "state", [tmp_path], extra_args=["--database-url", proxied]).start()
+    try:
+        sm = server.client("sagemaker")
+        sm.create_model(ModelName="m", PrimaryContainer=CONTAINER)
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant("m")])
+        proxy.armed_with = b"INSERT INTO endpoints"
+        # Before: a 503 "may or may not have been made", whose retry was refused as a duplicate, and the row stayed
+        # Creating for good with no deployment behind it.
+        sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
+        assert proxy.cuts == 1
+        deadline = time.monotonic() + 20
+        # The container does not exist: the deployment runs and fails, which the row then records.
+        while (status := sm.describe_endpoint(EndpointName="ep")["EndpointStatus"]) == "Creating":
+            assert time.monotonic() < deadline, "the endpoint stayed Creating"
+            time.sleep(0.2)
+        assert status == "Failed"
+        assert "read back, it was made" in server.log()
+    finally:
+        server.stop()
+        proxy.close()

@@ -253,7 +253,7 @@ class EndpointService:
                 request=dict(params),
             )
             try:
-                await self._store.insert_endpoint(row)
+                await self._confirmed(self._store.insert_endpoint(row), row)
             except AlreadyExists:
                 raise duplicate from None
         await self._start(self._run_create(row))
@@ -272,7 +272,7 @@ class EndpointService:
                 )
             pending = await self._snapshot(params["EndpointConfigName"])
             updated = replace(row, status="Updating", pending=pending, last_modified_time=time.time())
-            await self._transition(updated, expected="InService")
+            await self._confirmed(self._transition(updated, expected="InService"), updated)
         await self._start(self._run_update(updated))
         return updated
 
@@ -282,7 +282,7 @@ class EndpointService:
             if row.status in IN_PROGRESS:
                 raise self._in_progress(name)
             deleting = replace(row, status="Deleting", last_modified_time=time.time())
-            await self._transition(deleting, expected=row.status)
+            await self._confirmed(self._transition(deleting, expected=row.status), deleting)
             self._stop_restoring(name)
         await self._start(self._run_delete(deleting))
 
@@ -467,6 +467,23 @@ class EndpointService:
                     return False
                 failed = True
                 delay = await self._wait_for_database(row.name, f"its status {target.status}", exc, delay)
+
+    async def _confirmed(self, write: Awaitable[None], row: EndpointRow) -> None:
+        """Await ``write`` of ``row``. When the database failed to answer its COMMIT, the row is read back: a change
+        made all the same goes on (its background task started, the caller told it was made), rather than a 503
+        whose retry is refused and a row left Creating, Updating or Deleting with no task behind it."""
+        try:
+            await write
+        except DatabaseUnavailable as exc:
+            if not exc.maybe_committed:
+                raise
+            try:
+                current = await self._store.get_endpoint(row.name)
+            except (NotFound, DatabaseUnavailable):
+                raise exc from None
+            if (current.status, current.last_modified_time) != (row.status, row.last_modified_time):
+                raise
+            log.warning("endpoint %s: the database's answer to a change was lost; read back, it was made", row.name)
 
     async def _wait_for_database(self, name: str, what: str, exc: DatabaseUnavailable, delay: float) -> float:
         log.warning(

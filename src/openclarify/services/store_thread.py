@@ -76,7 +76,7 @@ class StoreThread:
         started = not future.cancel()
         name = getattr(call, "__name__", "a call")
         log.warning("database call %s did not complete within %g s", name, self._deadline)
-        raise DatabaseUnavailable(
+        error = DatabaseUnavailable(
             f"The database did not answer within {self._deadline:g} s. "
             + (
                 "This change may or may not have been made; describe the resource before trying again."
@@ -84,6 +84,8 @@ class StoreThread:
                 else "Nothing was changed; try again."
             )
         )
+        error.maybe_committed = started
+        raise error
 
     def close(self) -> None:
         """Let the calls already made finish (for a bounded time), then close the store."""

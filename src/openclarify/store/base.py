@@ -35,6 +35,9 @@ class DatabaseUnavailable(ServiceUnavailable):
     after_begin = False
     """Whether the caller's statements had reached the database (the store retries a read only then)."""
 
+    maybe_committed = False
+    """Whether the change may have been made all the same (COMMIT sent, no answer): read it back to know."""
+
 
 class SchemaTooNew(Exception):
     """The database holds migrations this version does not know: a newer openclarify migrated it."""

@@ -165,6 +165,7 @@ class PostgresStore(SqlTables):
             # A server-reported error rolled the transaction back; a connection lost before COMMIT took it along.
             error = DatabaseUnavailable(f"The database is unavailable (see the server's log). {_NOTHING_CHANGED}")
         error.after_begin = stage != "begin"
+        error.maybe_committed = stage == "commit" and getattr(exc, "sqlstate", None) is None
         return error
 
     def _begin(self, stack: ExitStack) -> None:
