@@ -22,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any, TypeVar
 
 from openclarify.store import DatabaseUnavailable, EndpointConfigRow, EndpointRow, ModelRow, Store
@@ -59,7 +60,7 @@ class StoreThread:
             except BaseException as exc:  # the caller's to handle, on the event loop
                 future.set_exception(exc)
 
-    async def _run(self, call: Callable[..., T], *args: object) -> T:
+    async def _run(self, call: Callable[..., T], *args: object, writes: bool = False) -> T:
         future: Future[T] = Future()
         self._calls.put((future, call, args))
         answer = asyncio.wrap_future(future)
@@ -74,17 +75,17 @@ class StoreThread:
             return answer.result()
         # Not started yet: dropped, nothing happened. Started: it may still complete, so say so.
         started = not future.cancel()
-        name = getattr(call, "__name__", "a call")
+        name = getattr(call, "__name__", None) or getattr(getattr(call, "func", None), "__name__", "a call")
         log.warning("database call %s did not complete within %g s", name, self._deadline)
         error = DatabaseUnavailable(
             f"The database did not answer within {self._deadline:g} s. "
             + (
                 "This change may or may not have been made; describe the resource before trying again."
-                if started
+                if started and writes
                 else "Nothing was changed; try again."
             )
         )
-        error.maybe_committed = started
+        error.maybe_committed = started and writes
         raise error
 
     def close(self) -> None:
@@ -98,7 +99,7 @@ class StoreThread:
         self._store.close()
 
     async def insert_model(self, row: ModelRow) -> None:
-        await self._run(self._store.insert_model, row)
+        await self._run(self._store.insert_model, row, writes=True)
 
     async def get_model(self, name: str) -> ModelRow:
         return await self._run(self._store.get_model, name)
@@ -107,10 +108,10 @@ class StoreThread:
         return await self._run(self._store.list_models)
 
     async def delete_model(self, name: str) -> None:
-        await self._run(self._store.delete_model, name)
+        await self._run(self._store.delete_model, name, writes=True)
 
     async def insert_endpoint_config(self, row: EndpointConfigRow) -> None:
-        await self._run(self._store.insert_endpoint_config, row)
+        await self._run(self._store.insert_endpoint_config, row, writes=True)
 
     async def get_endpoint_config(self, name: str) -> EndpointConfigRow:
         return await self._run(self._store.get_endpoint_config, name)
@@ -119,10 +120,10 @@ class StoreThread:
         return await self._run(self._store.list_endpoint_configs)
 
     async def delete_endpoint_config(self, name: str) -> None:
-        await self._run(self._store.delete_endpoint_config, name)
+        await self._run(self._store.delete_endpoint_config, name, writes=True)
 
     async def insert_endpoint(self, row: EndpointRow) -> None:
-        await self._run(self._store.insert_endpoint, row)
+        await self._run(self._store.insert_endpoint, row, writes=True)
 
     async def get_endpoint(self, name: str) -> EndpointRow:
         return await self._run(self._store.get_endpoint, name)
@@ -131,7 +132,7 @@ class StoreThread:
         return await self._run(self._store.list_endpoints)
 
     async def replace_endpoint(self, row: EndpointRow, *, expected_status: str | None = None) -> None:
-        await self._run(lambda: self._store.replace_endpoint(row, expected_status=expected_status))
+        await self._run(partial(self._store.replace_endpoint, row, expected_status=expected_status), writes=True)
 
     async def delete_endpoint(self, name: str) -> None:
-        await self._run(self._store.delete_endpoint, name)
+        await self._run(self._store.delete_endpoint, name, writes=True)
