@@ -52,6 +52,16 @@ def wait_for_ping(url: str, seconds: float = 20, every: float = 0.05) -> bool:
     return False
 
 
+def ping_seconds(url: str, times: int = 5, timeout: float = 10) -> list[float]:
+    """How long each of ``times`` GET /ping took, each answered 200: how long the event loop keeps requests waiting."""
+    took = []
+    for _ in range(times):
+        started = time.monotonic()
+        assert httpx.get(url + "/ping", timeout=timeout).status_code == 200
+        took.append(time.monotonic() - started)
+    return took
+
+
 class LiveServer:
     """One ``openclarify serve`` subprocess; ``stop()`` then ``start()`` restarts it on the same data dir."""
 

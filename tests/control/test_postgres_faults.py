@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, ping_seconds
 from tests.control.helpers import FAST_WAIT, variant
 
 # A remote container: CreateModel then loads nothing, so these tests need no model files.
@@ -124,11 +124,7 @@ def test_a_statement_stuck_behind_a_lock_holds_up_neither_ping_nor_invocations(
             ).fetchone()[0]:
                 assert time.monotonic() < deadline, "DescribeModel never reached the locked table"
                 time.sleep(0.02)
-            took = []
-            for _ in range(5):
-                started = time.monotonic()
-                assert httpx.get(server.url + "/ping", timeout=5).status_code == 200
-                took.append(time.monotonic() - started)
+            took = ping_seconds(server.url, timeout=5)
             started = time.monotonic()
             answer = runtime.invoke_endpoint(EndpointName="ep", ContentType="text/csv", Body=b"1,0,0,0")["Body"].read()
             took.append(time.monotonic() - started)

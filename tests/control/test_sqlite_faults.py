@@ -5,17 +5,14 @@ rest of the server answers meanwhile, and nothing is left behind."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import LiveServer, free_port, wait_for_ping
+from tests.conftest import LiveServer, ping_seconds
 from tests.control.helpers import FAST_WAIT, variant
+from tests.faults.conftest import FaultContainer
 
 # A remote container: CreateModel then loads nothing, so this test needs no model files.
 CONTAINER = {"Image": "http://127.0.0.1:9/"}
@@ -41,11 +38,7 @@ def test_a_write_lock_held_by_another_process_is_a_bounded_503_and_stalls_nothin
             waiter = threading.Thread(target=create)
             waiter.start()
             time.sleep(0.5)  # CreateModel is past its checks and waits on the lock
-            took = []
-            for _ in range(5):
-                started = time.monotonic()
-                assert httpx.get(server.url + "/ping", timeout=10).status_code == 200
-                took.append(time.monotonic() - started)
+            took = ping_seconds(server.url)
             stalled = waiter.is_alive()
             waiter.join(30)
         finally:
@@ -69,18 +62,13 @@ def test_a_write_lock_held_by_another_process_is_a_bounded_503_and_stalls_nothin
         server.stop()
 
 
-FAULT_CONTAINER = Path(__file__).parent.parent / "containers" / "fault_container.py"
-
-
 def test_a_deletion_whose_last_write_meets_a_locked_file_completes_once_the_lock_goes(tmp_path) -> None:
-    port = free_port()
-    container = subprocess.Popen([sys.executable, str(FAULT_CONTAINER), "--port", str(port)], stderr=subprocess.DEVNULL)
+    container = FaultContainer().start()
     server = LiveServer(tmp_path / "state", [tmp_path], env={"OPENCLARIFY_CREATE_GRACE_SECONDS": "0"})
     try:
-        assert wait_for_ping(f"http://127.0.0.1:{port}"), "the fault container did not start"
         server.start()
         sm = server.client("sagemaker", read_timeout=30)
-        sm.create_model(ModelName="m", PrimaryContainer={"Image": f"http://127.0.0.1:{port}"})
+        sm.create_model(ModelName="m", PrimaryContainer={"Image": container.url})
         sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant("m")])
         sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
         sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=FAST_WAIT)
@@ -116,5 +104,4 @@ def test_a_deletion_whose_last_write_meets_a_locked_file_completes_once_the_lock
         assert "trying again" in log and "Task exception was never retrieved" not in log
     finally:
         server.stop()
-        container.terminate()
-        container.wait(10)
+        container.stop()

@@ -456,11 +456,7 @@ class EndpointService:
                         await self._transition(target, expected=row.status)
                     except ValidationException:
                         # The row moved on, unless a failed attempt's COMMIT went through before its connection broke.
-                        current = await self._store.get_endpoint(row.name) if failed else None
-                        return current is not None and (current.status, current.last_modified_time) == (
-                            target.status,
-                            target.last_modified_time,
-                        )
+                        return failed and await self._is_written(target)
                 return True
             except (DatabaseUnavailable, NotFound) as exc:
                 if isinstance(exc, NotFound):  # read back above: the row is gone
@@ -478,12 +474,17 @@ class EndpointService:
             if not exc.maybe_committed:
                 raise
             try:
-                current = await self._store.get_endpoint(row.name)
+                written = await self._is_written(row)
             except (NotFound, DatabaseUnavailable):
                 raise exc from None
-            if (current.status, current.last_modified_time) != (row.status, row.last_modified_time):
+            if not written:
                 raise
             log.warning("endpoint %s: the database's answer to a change was lost; read back, it was made", row.name)
+
+    async def _is_written(self, row: EndpointRow) -> bool:
+        """Whether the stored row is ``row`` as this server wrote it (its status and modification time)."""
+        current = await self._store.get_endpoint(row.name)
+        return (current.status, current.last_modified_time) == (row.status, row.last_modified_time)
 
     async def _wait_for_database(self, name: str, what: str, exc: DatabaseUnavailable, delay: float) -> float:
         log.warning(
