@@ -30,7 +30,9 @@ def clarify_n_samples(n_features: int, number_of_samples: int | None = None) -> 
 
 def is_count(value: object) -> bool:
     """An integer, Python's or numpy's; not a bool (True is not a budget of 1, nor a seed) nor a float."""
-    return isinstance(value, Integral) and not isinstance(value, bool)
+    # A plain int first: the check against the Integral ABC goes through Python-level code, and every explanation asks
+    # several times.
+    return type(value) is int or (isinstance(value, Integral) and not isinstance(value, bool))
 
 
 def design_cells(n_players: int, budget: int) -> int:

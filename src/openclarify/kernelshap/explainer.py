@@ -636,6 +636,8 @@ def _known_value(value: object, what: str) -> np.ndarray:
 def _check_dtype(dtype: object) -> type:
     if dtype is None:
         return np.float64
+    if dtype is np.float32 or dtype is np.float64:  # as the runtimes pass it: no dtype to resolve
+        return dtype
     try:
         resolved = np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError:

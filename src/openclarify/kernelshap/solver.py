@@ -436,10 +436,13 @@ def _sandwich_errors(
     scale = np.abs(sampled).max(axis=0, initial=_TINY)  # (D,)
     influence32 = influence.astype(np.float32)
     # Twice the lever: the linear rows are half the signs, so the signs go in whole and the three-way rows doubled
-    # (in the same cast); the factor comes off with the degrees of freedom below. Powers of two: exact.
+    # (through their influence, M x T numbers: a plain cast of the bytes costs half of a multiplying one); the factor
+    # comes off with the degrees of freedom below. Powers of two: exact.
     lever = influence32[:, :m] @ inputs.signs32[:, first:]  # (M, S)
     if terms8 is not None:
-        lever += influence32[:, m:] @ np.multiply(terms8[:, first:], np.float32(2.0), dtype=np.float32)
+        doubled = influence32[:, m:]
+        doubled *= np.float32(2.0)
+        lever += doubled @ terms8[:, first:].astype(np.float32)
     scaled = np.divide(sampled.T, scale[:, None], out=np.empty((d, n_sampled), dtype=np.float32))
     u = lever[:, None, :] * scaled  # (M, D, S)
     # Σ (u - ū)² = Σ u² - n ū² within each stratum: two products, no array of centred scores. The difference is
