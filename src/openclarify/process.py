@@ -20,9 +20,9 @@ the user set (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) wins; othe
 and much of a text explanation is pure Python (the synthetic texts, the vectoriser): each time the loop wakes for a
 request, it waits for the thread holding the GIL to be asked to drop it, after CPython's switch interval of 5 ms, and
 a request takes several such turns. At 1 ms, with four clients explaining 50-token reviews, ``/ping`` answered in
-2.2 ms at the median and 4.4-5.0 ms at the 99th percentile, against 6.6 and 21-23 ms, for the same explanations per
-second (bench/loop_bench.py, docs/benchmarks.md); tabular explanations, whose threads spend their time in numpy with
-the GIL released, were unchanged either way. An interval some other code chose is left as it is.
+2.3-2.6 ms at the median and 4.6-5.7 ms at the 99th percentile, against 6.4-6.9 and 15-20 ms, for the same
+explanations per second (bench/loop_bench.py, docs/benchmarks.md); tabular explanations, whose threads spend their
+time in numpy with the GIL released, were unchanged either way. An interval some other code chose is left as it is.
 """
 
 from __future__ import annotations
