@@ -323,9 +323,7 @@ def _linear_to_players(m: int, n_terms: int) -> np.ndarray:
     (M, M + T)."""
     if m <= _REMEMBERED_PLAYERS:
         return _remembered_linear_to_players(m, n_terms).copy()
-    base = np.zeros((m, m + n_terms))
-    base[:, :m] = np.eye(m)
-    return base
+    return _identity_block(m, n_terms)
 
 
 # E is M x (M + T) doubles: remembered up to this many players (at most 64 of them, about 3 MB in all). Past it one
@@ -336,9 +334,14 @@ _REMEMBERED_PLAYERS = 64
 
 @lru_cache(maxsize=64)
 def _remembered_linear_to_players(m: int, n_terms: int) -> np.ndarray:
+    base = _identity_block(m, n_terms)
+    base.setflags(write=False)
+    return base
+
+
+def _identity_block(m: int, n_terms: int) -> np.ndarray:
     base = np.zeros((m, m + n_terms))
     base[:, :m] = np.eye(m)
-    base.setflags(write=False)
     return base
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -41,6 +41,8 @@ from openclarify.services.store_thread import StoreThread
 from openclarify.store import AlreadyExists, DatabaseUnavailable, EndpointRow, NotFound
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 IN_PROGRESS = ("Creating", "Updating", "Deleting", "SystemUpdating", "RollingBack")
 
@@ -430,39 +432,53 @@ class EndpointService:
         live = self._live.pop(row.name.lower(), None)
         if live is not None:
             await live.retire(self._retire_patience)
-        delay = FINAL_WRITE_FIRST_DELAY_SECONDS
-        while True:
-            try:
-                async with self._row_writes:
-                    with contextlib.suppress(NotFound):
-                        await self._store.delete_endpoint(row.name)
-                break
-            except DatabaseUnavailable as exc:
-                delay = await self._wait_for_database(row.name, "its deletion", exc, delay)
+
+        async def remove(_: bool) -> None:
+            with contextlib.suppress(NotFound):
+                await self._store.delete_endpoint(row.name)
+
+        await self._until_recorded(row.name, "its deletion", remove)
         self._on_change()
 
     async def _finish(self, row: EndpointRow, **changes: Any) -> bool:
-        """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted).
-
-        A database that fails here is waited for, with backoff, for as long as it takes: the deployment has already
-        gone live or away, and the row left Creating, Updating or Deleting would refuse every later call on the
-        endpoint until a restart. Shutdown ends the wait; the next start resumes the row (``restore``)."""
+        """Record the end of a transition, unless the row moved on meanwhile (e.g. it was deleted)."""
         target = replace(row, last_modified_time=time.time(), **changes)
+
+        async def record(failed_before: bool) -> bool:
+            try:
+                await self._transition(target, expected=row.status)
+            except ValidationException:
+                # The row moved on, unless a failed attempt's COMMIT went through before its connection broke.
+                try:
+                    return failed_before and await self._is_written(target)
+                except NotFound:  # read back: the row is gone
+                    return False
+            return True
+
+        return await self._until_recorded(row.name, f"its status {target.status}", record)
+
+    async def _until_recorded(self, name: str, what: str, write: Callable[[bool], Awaitable[T]]) -> T:
+        """``write(failed_before)`` under the row lock, tried again with backoff for as long as the database fails.
+
+        The end of a Create, Update or Delete: the deployment has already gone live or away, and a row left Creating,
+        Updating or Deleting would refuse every later call on the endpoint until a restart. Shutdown ends the wait;
+        the next start resumes the row (``restore``)."""
         delay, failed = FINAL_WRITE_FIRST_DELAY_SECONDS, False
         while True:
             try:
                 async with self._row_writes:
-                    try:
-                        await self._transition(target, expected=row.status)
-                    except ValidationException:
-                        # The row moved on, unless a failed attempt's COMMIT went through before its connection broke.
-                        return failed and await self._is_written(target)
-                return True
-            except (DatabaseUnavailable, NotFound) as exc:
-                if isinstance(exc, NotFound):  # read back above: the row is gone
-                    return False
+                    return await write(failed)
+            except DatabaseUnavailable as exc:
                 failed = True
-                delay = await self._wait_for_database(row.name, f"its status {target.status}", exc, delay)
+                log.warning(
+                    "endpoint %s: the database failed while recording %s; trying again in %g s: %s",
+                    name,
+                    what,
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, FINAL_WRITE_MAX_DELAY_SECONDS)
 
     async def _confirmed(self, write: Awaitable[None], row: EndpointRow) -> None:
         """Await ``write`` of ``row``. When the database failed to answer its COMMIT, the row is read back: a change
@@ -485,13 +501,6 @@ class EndpointService:
         """Whether the stored row is ``row`` as this server wrote it (its status and modification time)."""
         current = await self._store.get_endpoint(row.name)
         return (current.status, current.last_modified_time) == (row.status, row.last_modified_time)
-
-    async def _wait_for_database(self, name: str, what: str, exc: DatabaseUnavailable, delay: float) -> float:
-        log.warning(
-            "endpoint %s: the database failed while recording %s; trying again in %g s: %s", name, what, delay, exc
-        )
-        await asyncio.sleep(delay)
-        return min(2 * delay, FINAL_WRITE_MAX_DELAY_SECONDS)
 
     async def _transition(self, row: EndpointRow, *, expected: str) -> None:
         try:
