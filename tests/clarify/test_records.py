@@ -250,11 +250,11 @@ def test_synthetic_lines_equal_serialised_rows(content_type, template, attribute
     baseline = [("0", "", 0, 0.0), ("9", 'q"uote', -1, 1e-9)]
     masks = np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 1, 0]], dtype=bool)
     rows = [[instance[j] if take else row[j] for j, take in enumerate(mask)] for mask in masks for row in baseline]
-    assert synthetic_lines(instance, baseline, masks, content_type, template, attribute) == serialize_rows(
+    assert list(synthetic_lines(instance, baseline, masks, content_type, template, attribute)) == serialize_rows(
         rows, content_type, template, attribute
     )
 
 
 def test_synthetic_lines_single_empty_text_cell():
     masks = np.array([[False], [True]])
-    assert synthetic_lines(("good",), [("",)], masks, "text/csv") == [b'""', b'"good"']
+    assert list(synthetic_lines(("good",), [("",)], masks, "text/csv")) == [b'""', b'"good"']

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import operator
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -412,12 +413,16 @@ def synthetic_lines(
     content_type: str | None,
     content_template: str | None = None,
     features_attribute: str | None = None,
-) -> list[bytes]:
+) -> Lines:
     """Serialised synthetic records for coalition ``masks`` without building the rows as Python objects.
 
     ``masks`` is ``(n_coalitions, n_features)`` bool: True takes the instance's value, False the baseline row's
-    (spec §5.2). Line ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b``. Each cell is encoded
-    once, so the cost per synthetic record is one string join; the bytes equal ``serialize_rows`` of the same rows.
+    (spec §5.2). Line ``s * len(baseline_rows) + b`` is coalition ``s`` over baseline row ``b``. The lines equal
+    ``serialize_rows`` of the same rows, byte for byte.
+
+    Each cell is encoded once, with the separator that follows it, and every line is then a pick of the instance's or
+    the baseline row's piece per column: one array selection for a block of lines and one join, instead of a Python
+    join per line. At M = 20 with ten baseline rows (20 880 lines) that is about 7 ms instead of 45.
     """
     kind = media_type(content_type)
     if kind not in SUPPORTED_CONTENT_TYPES:
@@ -430,8 +435,7 @@ def synthetic_lines(
             return [_csv_cell(value) for value in row]
         return [json.dumps(_json_value(value), separators=(",", ":"), ensure_ascii=False) for value in row]
 
-    x_cells = encode(instance)
-    base_cells = [encode(row) for row in baseline_rows]
+    masks = np.asarray(masks, dtype=bool)
     if kind == CSV:
         prefix, separator, suffix = "", ",", ""
     else:
@@ -443,15 +447,141 @@ def synthetic_lines(
                 for mask in masks
                 for row in baseline_rows
             ]
-            return serialize_rows(rows, content_type, content_template, features_attribute)
+            return Lines.of(serialize_rows(rows, content_type, content_template, features_attribute))
         prefix, separator, suffix = before + "[", ",", "]" + after
-    lines = []
-    for mask in np.asarray(masks, dtype=bool):
-        for cells in base_cells:
-            mixed = [x if take else b for x, b, take in zip(x_cells, cells, mask, strict=True)]
-            line = prefix + separator.join(mixed) + suffix
-            lines.append((line or '""').encode())  # a lone empty CSV cell, as in csv_line
-    return lines
+    m = masks.shape[1]
+
+    def pieces(row: Sequence[Any]) -> list[bytes]:
+        cells = encode(row)
+        if m == 1 and kind == CSV and cells[0] == "":
+            cells[0] = '""'  # a lone empty cell would be a blank line, which readers skip (as in csv_line)
+        # The last piece ends its line, newline included: one join then writes every line.
+        ends = [separator] * (m - 1) + [suffix + "\n"]
+        return [
+            ((prefix if j == 0 else "") + cell + end).encode()
+            for j, (cell, end) in enumerate(zip(cells, ends, strict=True))
+        ]
+
+    n_rows = len(baseline_rows)
+    if m == 0 or n_rows == 0 or masks.shape[0] == 0:
+        empty = (prefix + suffix or '""').encode()
+        return Lines.of([empty] * (masks.shape[0] * n_rows))
+    x_pieces = np.empty(m, dtype=object)
+    x_pieces[:] = pieces(instance)
+    row_pieces = np.empty((n_rows, m), dtype=object)
+    for b, row in enumerate(baseline_rows):
+        row_pieces[b] = pieces(row)
+    # Each line's length with its newline: the instance's pieces where the mask takes them, the row's elsewhere.
+    # Integers far below 2^53, so a product in doubles is exact.
+    x_bytes = np.array([len(piece) for piece in x_pieces], dtype=float)
+    row_bytes = np.array([[len(piece) for piece in row] for row in row_pieces], dtype=float)
+    lengths = (masks @ (x_bytes[:, None] - row_bytes.T) + row_bytes.sum(axis=1)).astype(np.int64).reshape(-1)
+    # Blocks of about a million cells bound the temporary arrays of references whatever the width.
+    step = max(1, _CELLS_PER_BLOCK // (n_rows * m))
+    blocks = [
+        b"".join(np.where(masks[start : start + step, None, :], x_pieces, row_pieces).reshape(-1).tolist())
+        for start in range(0, masks.shape[0], step)
+    ]
+    # The last line's newline stays in the buffer, outside every line and body (``Lines``).
+    return Lines(blocks[0] if len(blocks) == 1 else b"".join(blocks), np.cumsum(lengths) - 1)
+
+
+_CELLS_PER_BLOCK = 1 << 20
+
+
+class Lines(Sequence[bytes]):
+    """Serialised records, one per line, kept as the one body they are sent in: ``body`` is the lines joined by
+    ``\\n``. A run of lines (a slice) is one slice of the buffer, so cutting batches copies no line on its own."""
+
+    __slots__ = ("_data", "_ends")
+
+    def __init__(self, data: bytes, ends: np.ndarray) -> None:
+        # ``data`` holds the lines joined by newlines, and may hold one more after the last line (left out of
+        # ``body``); ``ends[i]`` is where line i ends in it, and line i + 1 starts one byte (the newline) later.
+        self._data = data
+        self._ends = ends
+
+    @property
+    def body(self) -> bytes:
+        """The lines joined by ``\\n``, with none after the last: one request body."""
+        end = int(self._ends[-1]) if self._ends.shape[0] else 0
+        return self._data if len(self._data) == end else self._data[:end]
+
+    def view(self) -> memoryview:
+        """``body`` without a copy."""
+        end = int(self._ends[-1]) if self._ends.shape[0] else 0
+        return memoryview(self._data)[:end]
+
+    @classmethod
+    def of(cls, lines: Sequence[bytes]) -> Lines:
+        lengths = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
+        return cls(b"\n".join(lines), np.cumsum(lengths + 1) - 1 if len(lines) else lengths)
+
+    def __len__(self) -> int:
+        return self._ends.shape[0]
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Where each line ends in ``body``, (n,) int64; line i + 1 starts one byte (the newline) after line i's end."""
+        return self._ends
+
+    def lengths(self) -> np.ndarray:
+        """Each line's length in bytes, (n,) int64."""
+        return self._ends - self._starts()
+
+    def _starts(self) -> np.ndarray:
+        starts = np.empty_like(self._ends)
+        starts[:1] = 0
+        starts[1:] = self._ends[:-1] + 1
+        return starts
+
+    def __getitem__(self, index):  # type: ignore[override]
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return Lines.of([self[i] for i in range(start, stop, step)])
+            if start >= stop:
+                return Lines(b"", np.empty(0, dtype=np.int64))
+            first = 0 if start == 0 else int(self._ends[start - 1]) + 1
+            return Lines(self._data[first : int(self._ends[stop - 1])], self._ends[start:stop] - first)
+        i = operator.index(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("line index out of range")
+        first = 0 if i == 0 else int(self._ends[i - 1]) + 1
+        return self._data[first : int(self._ends[i])]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Lines):
+            return np.array_equal(self._ends, other._ends) and self.body == other.body
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Lines({len(self)} lines, {len(self.body)} bytes)"
+
+
+def concat_lines(parts: Sequence[Lines]) -> Lines:
+    """The lines of ``parts``, in order, as one ``Lines``: their bodies copied once, into one."""
+    parts = [part for part in parts if len(part)]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return Lines(b"", np.empty(0, dtype=np.int64))
+    sizes = [int(part.ends[-1]) for part in parts]
+    offsets = np.cumsum([0] + [size + 1 for size in sizes[:-1]]).tolist()
+    return Lines(
+        b"\n".join(part.view() for part in parts),
+        np.concatenate([part.ends + offset for part, offset in zip(parts, offsets, strict=True)]),
+    )
+
+
+def join_lines(lines: Sequence[bytes]) -> bytes:
+    """The lines joined by ``\\n``: one request body."""
+    return lines.body if isinstance(lines, Lines) else b"\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -475,21 +605,29 @@ def batch_lines(lines: Sequence[bytes], max_record_count: int | None, max_payloa
 
     Lines are joined by ``\\n`` with no trailing newline. Without ``max_record_count`` a batch is as large as the
     payload limit allows (the spec leaves Clarify's auto-tuning unknown; a remote runtime may split further when the
-    container rejects a batch). A single line larger than the limit cannot be sent at all and is an error.
+    container rejects a batch). A single line larger than the limit cannot be sent at all and is an error, raised
+    before any batch.
     """
     limit = max_payload_in_mb * MEGABYTE
-    max_records = max_record_count or len(lines) or 1
-    start, size = 0, 0
-    for index, line in enumerate(lines):
-        if len(line) > limit:
-            raise ValidationError(
-                f"Synthetic record {index + 1} is {len(line)} bytes, more than MaxPayloadInMB "
-                f"({max_payload_in_mb} MB = {limit} bytes); raise MaxPayloadInMB or send smaller records."
-            )
-        added = len(line) + (1 if index > start else 0)
-        if index > start and (index - start >= max_records or size + added > limit):
-            yield Batch(start, index, b"\n".join(lines[start:index]))
-            start, size, added = index, 0, len(line)
-        size += added
-    if start < len(lines):
-        yield Batch(start, len(lines), b"\n".join(lines[start:]))
+    if isinstance(lines, Lines):
+        lengths = lines.lengths()
+    else:
+        lengths = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
+    too_long = np.flatnonzero(lengths > limit)
+    if too_long.shape[0]:
+        index = int(too_long[0])
+        raise ValidationError(
+            f"Synthetic record {index + 1} is {int(lengths[index])} bytes, more than MaxPayloadInMB "
+            f"({max_payload_in_mb} MB = {limit} bytes); raise MaxPayloadInMB or send smaller records."
+        )
+    n = lengths.shape[0]
+    max_records = max_record_count or n or 1
+    # Lines start..k joined take reach[k] - reach[start - 1] - 1 bytes (each line and the newline after it): a batch
+    # takes lines while that stays within the limit, found by one search per batch instead of a step per line.
+    reach = np.cumsum(lengths + 1)
+    start = 0
+    while start < n:
+        before = int(reach[start - 1]) if start else 0
+        stop = min(int(np.searchsorted(reach, before + limit + 1, side="right")), start + max_records)
+        yield Batch(start, stop, join_lines(lines[start:stop]))
+        start = stop

@@ -46,6 +46,8 @@ from openclarify.clarify.records import (
     CSV,
     Record,
     batch_lines,
+    concat_lines,
+    join_lines,
     media_type,
     parse_records,
     serialize_rows,
@@ -241,8 +243,8 @@ class RemoteScorer:
             # that works so the rest of this request's batches start there.
             half = len(lines) // 2
             self.learned_max = min(self.learned_max or half, half)
-            first = await self._send(lines[:half], b"\n".join(lines[:half]))
-            return first + await self._send(lines[half:], b"\n".join(lines[half:]))
+            first = await self._send(lines[:half], join_lines(lines[:half]))
+            return first + await self._send(lines[half:], join_lines(lines[half:]))
         return [(len(lines), result)]
 
     def _may_split(self, exc: ModelError) -> bool:
@@ -572,18 +574,19 @@ def _explain_remote(
         for start, masks in design.mask_chunks(max(1, CHUNK_ROWS // b)):
             remote.bridge.deadline.check()
             parts = design.chunk_by_group(start, masks)
-            lines = [
-                line
-                for g, _, part in parts
-                for line in synthetic_lines(
-                    record,
-                    group_rows[g],
-                    part,
-                    remote.content_type,
-                    inference.content_template,
-                    inference.features_attribute,
-                )
-            ]
+            lines = concat_lines(
+                [
+                    synthetic_lines(
+                        record,
+                        group_rows[g],
+                        part,
+                        remote.content_type,
+                        inference.content_template,
+                        inference.features_attribute,
+                    )
+                    for g, _, part in parts
+                ]
+            )
             scores = remote.scores(lines, f"the synthetic records of record {number}")
             if scores.shape[1] != d:
                 raise ModelError(
