@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import struct
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from openclarify.runtimes.tabular import TabularRuntime
+from openclarify.runtimes.xgboost_file import booster_name, check_model, decode_model
 
 
 class XGBoostRuntime(TabularRuntime):
@@ -21,21 +22,28 @@ class XGBoostRuntime(TabularRuntime):
     def _load(self, path: Path) -> None:
         import xgboost
 
-        if _read_as_ubjson(path):
-            # XGBoost's UBJSON reader trusts the lengths written in the file: a truncated or damaged file makes it
-            # allocate gigabytes, or crash the whole server (SIGSEGV, or std::terminate on bad_alloc). Checked here
-            # first, every length fits in the file, so the reader never goes past its end.
-            check_ubjson(path.read_bytes())
+        # XGBoost's readers trust the file: a damaged one crashed the whole server (xgboost_file). It is read once,
+        # checked, and XGBoost reads those very bytes, in the format the checks read them in (a JSON model starts
+        # with `{"`, a UBJSON one does not: XGBoost tells a buffer's format by that, as _read_as_ubjson does a file's).
+        data = path.read_bytes()
+        model = decode_model(data, _read_as_ubjson(path))
+        check_model(model)
         booster = xgboost.Booster()
-        booster.load_model(str(path))
+        booster.load_model(bytearray(data))
         self._booster = booster
         self._xgb = xgboost
         self.n_features = booster.num_features() or None
+        # A linear booster has no in-place prediction: it predicts through a DMatrix, one call at a time, since
+        # XGBoost promises concurrent predictions for tree models only.
+        self._linear_lock = threading.Lock() if booster_name(model) == "gblinear" else None
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         # binary:logistic answers (n,), multi:softprob (n, k): the same scores SageMaker's container returns.
         # inplace_predict skips building a DMatrix per call (a large share of the time on the explainer's many
         # synthetic rows) and gives the same numbers; it is also safe to call from several threads at once.
+        if self._linear_lock is not None:
+            with self._linear_lock:
+                return self._booster.predict(self._xgb.DMatrix(X))
         return self._booster.inplace_predict(X)
 
 
@@ -48,85 +56,3 @@ def _read_as_ubjson(path: Path) -> bool:
     with path.open("rb") as f:
         head = f.read(64)
     return not head[1:].lstrip().startswith(b'"')
-
-
-_INTEGERS = {b"i": ">b", b"U": ">B", b"I": ">h", b"l": ">i", b"L": ">q"}
-_SIZES = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8, b"d": 4, b"D": 8, b"C": 1}
-_MAX_DEPTH = 64  # XGBoost's own models nest 6 deep
-
-
-class _UBJson:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def skip(self, n: int) -> None:
-        if n > len(self.data) - self.pos:
-            raise ValueError("the file ends inside a value")
-        self.pos += n
-
-    def marker(self) -> bytes:
-        self.skip(1)
-        return self.data[self.pos - 1 : self.pos]
-
-    def peek(self) -> bytes:
-        return self.data[self.pos : self.pos + 1]
-
-    def length(self, marker: bytes | None = None) -> int:
-        marker = marker or self.marker()
-        fmt = _INTEGERS.get(marker)
-        if fmt is None:
-            raise ValueError("a length is not an integer")
-        self.skip(_SIZES[marker])
-        (n,) = struct.unpack_from(fmt, self.data, self.pos - _SIZES[marker])
-        if n < 0 or n > len(self.data) - self.pos:
-            raise ValueError("a length runs past the end of the file")
-        return n
-
-    def value(self, marker: bytes, depth: int) -> None:
-        if marker in (b"Z", b"N", b"T", b"F"):
-            return
-        if marker in _SIZES:
-            self.skip(_SIZES[marker])
-        elif marker in (b"S", b"H"):
-            self.skip(self.length())
-        elif marker in (b"[", b"{"):
-            self.container(marker == b"{", depth + 1)
-        else:
-            raise ValueError("an unknown value marker")
-
-    def container(self, is_object: bool, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise ValueError("values nest too deeply")
-        item_type = None
-        if self.peek() == b"$":
-            self.skip(1)
-            item_type = self.marker()
-            # A type of no size (null, true, false) would let a count claim any number of items without bytes.
-            if item_type not in (*_SIZES, b"S", b"H", b"[", b"{") or self.peek() != b"#":
-                raise ValueError("a typed container without a usable type and count")
-        if self.peek() == b"#":
-            self.skip(1)
-            count = self.length()
-            if item_type in _SIZES and not is_object:
-                self.skip(count * _SIZES[item_type])
-                return
-            for _ in range(count):
-                if is_object:
-                    self.skip(self.length())
-                self.value(item_type or self.marker(), depth)
-            return
-        end = b"}" if is_object else b"]"
-        while (marker := self.marker()) != end:
-            if is_object:
-                self.skip(self.length(marker))
-                marker = self.marker()
-            self.value(marker, depth)
-
-
-def check_ubjson(data: bytes) -> None:
-    """Raise ValueError unless ``data`` is one complete UBJSON value, every length within the file."""
-    reader = _UBJson(data)
-    reader.value(reader.marker(), 0)
-    if reader.pos != len(data):
-        raise ValueError("bytes after the model")
