@@ -8,16 +8,13 @@ damaged files neither crash nor hang a process."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.control import model_fuzz
 
 from openclarify.runtimes import RuntimeSpec, create_runtime
 from openclarify.runtimes.base import ModelLoadError
@@ -166,82 +163,12 @@ def test_a_damaged_parameter_line_changes_nothing(tmp_path):
     np.testing.assert_array_equal(load(path).predict(rows(data)), booster.predict(data))
 
 
-# Run in a process of its own: a damaged file that got past the checks would crash or hang the process, not the run.
-_FUZZ = textwrap.dedent(
-    """
-    import json, random, sys
-    from pathlib import Path
-    import numpy as np
-    from openclarify.runtimes import RuntimeSpec, create_runtime
-
-    folder, n = Path(sys.argv[1]), int(sys.argv[2])
-    rows = np.random.default_rng(1).standard_normal((64, 5))
-    outcomes = {"refused": 0, "loaded": 0, "failed to predict": 0}
-    for source in sorted(folder.glob("source-*")):
-        raw = source.read_bytes()
-        rng = random.Random(source.name)
-        digits = [k for k, byte in enumerate(raw) if 48 <= byte <= 57]
-        for i in range(n):
-            data = bytearray(raw)
-            how = rng.choice(["bytes", "digits", "digits", "minus", "cut", "repeat", "swap"])
-            if how == "bytes":
-                for _ in range(rng.randint(1, 4)):
-                    data[rng.randrange(len(data))] = rng.randrange(256)
-            elif how == "digits":
-                for _ in range(rng.randint(1, 3)):
-                    data[rng.choice(digits)] = rng.randrange(48, 58)
-            elif how == "minus":
-                k = rng.choice(digits)
-                data[k:k] = b"-"
-            elif how == "cut":
-                data = data[: rng.randrange(len(data))]
-            elif how == "repeat":
-                a = rng.randrange(len(data))
-                b = rng.randrange(a, min(len(data), a + 100))
-                data = data[:b] + data[a:b] + data[b:]
-            else:
-                lines = bytes(data).split(b"\\n")
-                a, b = rng.randrange(len(lines)), rng.randrange(len(lines))
-                lines[a], lines[b] = lines[b], lines[a]
-                data = bytearray(b"\\n".join(lines))
-            path = folder / f"damaged-{source.stem}-{i}.txt"
-            path.write_bytes(bytes(data))
-            print(path.name, flush=True)  # the last name printed is the file that crashed the process, if one did
-            runtime = create_runtime(RuntimeSpec(image="openclarify/lightgbm", model_path=path))
-            try:
-                runtime.load()
-            except Exception:
-                outcomes["refused"] += 1
-                path.unlink()
-                continue
-            try:
-                runtime.predict(rows)
-                outcomes["loaded"] += 1
-            except Exception:
-                outcomes["failed to predict"] += 1
-            path.unlink()
-    print(json.dumps(outcomes))
-    """
-)
-
-
 def test_thousands_of_damaged_files_never_crash_or_hang_the_process(tmp_path):
     for kind in ("binary", "multiclass", "linear trees", "categorical"):
         booster, _ = trained(kind)
         text = booster.model_to_string()
         (tmp_path / f"source-{kind.replace(' ', '-')}.txt").write_text(text)
         (tmp_path / f"source-{kind.replace(' ', '-')}-unsized.txt").write_text(without_sizes(text))
-    script = tmp_path / "fuzz.py"
-    script.write_text(_FUZZ)
-    try:
-        run = subprocess.run(
-            [sys.executable, str(script), str(tmp_path), "250"], capture_output=True, text=True, timeout=240
-        )
-    except subprocess.TimeoutExpired as exc:
-        last = (exc.stdout or b"").decode().strip().splitlines()[-1:]
-        raise AssertionError(f"{last} hung the process; kept in {tmp_path}") from exc
-    crashed_on = run.stdout.strip().splitlines()[-1:] if run.returncode else []
-    assert run.returncode == 0, f"{crashed_on} crashed the process ({run.returncode}), kept in {tmp_path}"
-    outcomes = json.loads(run.stdout.strip().splitlines()[-1])
+    outcomes = model_fuzz.run(tmp_path, 250, "openclarify/lightgbm", width=5, timeout=240)
     assert sum(outcomes.values()) == 2000
     assert outcomes["refused"] > 600

@@ -205,7 +205,9 @@ def _check_tree(tree: dict, n_features: int) -> None:
     )
     for key in ("split_conditions", "loss_changes", "sum_hessian"):
         _nodes(tree, key, n, np.float64)
-    default_left, split_type = (_nodes(tree, key, n, np.int64) for key in ("default_left", "split_type"))
+    default_left = _nodes(tree, "default_left", n, np.int64)
+    # Models saved before categorical splits existed (XGBoost < 1.5) have no split_type: every split is numerical.
+    split_type = _nodes(tree, "split_type", n, np.int64) if "split_type" in tree else np.zeros(n, dtype=np.int64)
     if not (_within(default_left, 0, 2) and _within(split_type, 0, 2)):
         raise ValueError("default_left or split_type holds a value other than 0 and 1")
     if _array(tree["base_weights"], np.float64, "base_weights").shape[0] != n * width:
