@@ -40,7 +40,18 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.dummy.DummyRegressor",
     "collections.OrderedDict",
     "numpy.dtype",
+    # Plain data holders of common estimators, with no __setstate__ or reduce of their own (Bunch's __setstate__ does
+    # nothing): MLPs keep their optimiser, CalibratedClassifierCV its calibrated folds, stacking and voting ensembles
+    # their named estimators in a Bunch. Without them those models were refused.
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.utils._bunch.Bunch",
 )
+
+
+_NEIGHBOUR_TREES = ("sklearn.neighbors._kd_tree.", "sklearn.neighbors._ball_tree.")
 
 
 class SklearnRuntime(TabularRuntime):
@@ -60,7 +71,13 @@ class SklearnRuntime(TabularRuntime):
             raise ModelLoadError(f"ModelDataUrl is not a valid skops file. {self.hint}") from exc
         refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
         if refused:
-            raise ModelLoadError(f"The skops file needs types that are not trusted: {', '.join(refused)}.")
+            hint = ""
+            if any(name.startswith(_NEIGHBOUR_TREES) for name in refused):
+                hint = (
+                    " A nearest-neighbours model is served when fitted with algorithm='brute': its KD or ball tree is"
+                    " rebuilt in native code from the file's arrays, which this server does not trust."
+                )
+            raise ModelLoadError(f"The skops file needs types that are not trusted: {', '.join(refused)}.{hint}")
         model = skops.io.load(str(path), trusted=list(untrusted))
         if not hasattr(model, "predict"):
             raise ModelLoadError("The skops file does not hold an estimator with a predict method.")
