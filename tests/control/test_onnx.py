@@ -168,3 +168,28 @@ def test_a_model_of_any_width_takes_records_of_any_width(sagemaker, sagemaker_ru
     for width in (1, 3, 8):
         records = np.arange(4 * width, dtype=np.float64).reshape(4, width) / 4
         np.testing.assert_allclose(scores(sagemaker_runtime, endpoint, records), records.sum(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_classifier_exported_with_its_zipmap_answers_plain_probabilities(
+    sagemaker, sagemaker_runtime, model_root, n_classes
+):
+    """skl2onnx ends a classifier in a ZipMap by default (a dictionary of probabilities per row), which was refused;
+    served without it, the model answers the probabilities scikit-learn gives, as one exported with zipmap=False."""
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((120, 5))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5 if n_classes == 3 else 0)
+    model = LogisticRegression().fit(X, y)
+    path = model_root / f"{unique('zipmap')}.onnx"
+    path.write_bytes(to_onnx(model, X[:1].astype(np.float32)).SerializeToString())
+    assert any(node.op_type == "ZipMap" for node in onnx.load(path).graph.node)
+    records = X[:6]
+    expected = model.predict_proba(records)
+    response = sagemaker_runtime.invoke_endpoint(
+        EndpointName=deploy(sagemaker, path), Body=csv(records), ContentType="text/csv", Accept="text/csv"
+    )
+    got = [[float(v) for v in line.split(",")] for line in response["Body"].read().decode().splitlines()]
+    np.testing.assert_allclose(np.squeeze(got), expected[:, 1] if n_classes == 2 else expected, rtol=1e-5, atol=1e-6)

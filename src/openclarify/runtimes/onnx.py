@@ -1,6 +1,8 @@
 """ONNX models through onnxruntime's CPU provider: a protobuf graph, no code execution.
 
-Classifiers exported by skl2onnx/onnxmltools should use ``zipmap=False`` so probabilities are a plain tensor.
+Classifiers exported by skl2onnx or onnxmltools end by default in a ZipMap, which turns the probabilities into one
+dictionary per row. The graph is served without it: the tensor the ZipMap reads becomes the output, so classifiers
+exported either way (``zipmap=False`` or not) answer the same plain probabilities.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ class OnnxRuntime(TabularRuntime):
     kind = "ONNX"
     extra = "onnx"
     filenames = ("model.onnx",)
-    hint = "Export it with skl2onnx or onnxmltools (zipmap=False for classifiers)."
+    hint = "Export it with skl2onnx or onnxmltools."
 
     def _load(self, path: Path) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        graph, unzipped = _without_zipmap(path.read_bytes())
+        session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         inputs = session.get_inputs()
         if len(inputs) != 1:
             raise ModelLoadError("ONNX models must take exactly one input tensor (n × features).")
@@ -38,8 +41,8 @@ class OnnxRuntime(TabularRuntime):
         outputs = session.get_outputs()
         tensors = [o for o in outputs if o.type.startswith("tensor(") and ("float" in o.type or "double" in o.type)]
         if not tensors:
-            raise ModelLoadError("The ONNX model has no float output tensor; export classifiers with zipmap=False.")
-        named = [o for o in tensors if o.name in _PROBABILITY_NAMES]
+            raise ModelLoadError("The ONNX model has no float or double output tensor.")
+        named = [o for o in tensors if o.name in _PROBABILITY_NAMES or o.name in unzipped]
         self._output = (named or tensors)[0].name
         self._is_proba = bool(named)
         self._session = session
@@ -51,6 +54,25 @@ class OnnxRuntime(TabularRuntime):
 
     def close(self) -> None:
         self._session = None  # type: ignore[assignment]
+
+
+def _without_zipmap(data: bytes) -> tuple[bytes, set[str]]:
+    """The graph in ``data`` with each ZipMap that gives a graph output taken off, its input tensor (the class
+    probabilities, float, one column per class in the ZipMap's order) made the output instead; and those tensors'
+    names. A graph without one is returned as it is."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    outputs = {output.name: output for output in graph.output}
+    zipmaps = [node for node in graph.node if node.op_type == "ZipMap" and node.output[0] in outputs]
+    if not zipmaps:
+        return data, set()
+    for node in zipmaps:
+        graph.output.remove(outputs[node.output[0]])
+        graph.node.remove(node)
+        graph.output.append(onnx.helper.make_tensor_value_info(node.input[0], onnx.TensorProto.FLOAT, None))
+    return model.SerializeToString(), {node.input[0] for node in zipmaps}
 
 
 def _input_dtype(onnx_type: str) -> type:
