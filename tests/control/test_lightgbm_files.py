@@ -1,6 +1,6 @@
 """LightGBM text models checked before LightGBM reads them (runtimes/lightgbm_file.py).
 
-Measured on lightgbm 4.6: a child past its tree crashed the process (SIGSEGV) at the first prediction, a child pointing
+Measured on lightgbm 4.7: a child past its tree crashed the process (SIGSEGV) at the first prediction, a child pointing
 back at the root made the prediction run forever, a malformed line of the training parameters crashed it at load; a
 split on a feature past the row, or a leaf past the tree's, answered whatever memory held. Every kind of model
 LightGBM writes must still load and score as LightGBM scores it; every kind of damage is refused; and thousands of

@@ -1,7 +1,7 @@
 """A LightGBM text model checked before LightGBM reads it.
 
 LightGBM trusts the file, and a few bytes changed in it took the whole server down or hung it, in a fuzz run and by
-hand on lightgbm 4.6: a file cut short (SIGSEGV reading past its end, or std::terminate when a tree fails to parse in
+hand on lightgbm 4.7: a file cut short (SIGSEGV reading past its end, or std::terminate when a tree fails to parse in
 its parallel loop), a malformed line of the training parameters (SIGSEGV at load), a child past its tree (SIGSEGV at
 the first prediction), a child pointing back at the root (the prediction never ends). A split on a feature past the
 row, or a leaf past the tree's leaves, read memory past their arrays and answered whatever was there.
