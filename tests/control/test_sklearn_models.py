@@ -26,6 +26,9 @@ from sklearn.tree import DecisionTreeClassifier
 from openclarify.runtimes import RuntimeSpec, create_runtime
 from openclarify.runtimes.base import ModelLoadError
 
+# The MLPs need not converge to be served as they are.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((200, 4))
 Y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
