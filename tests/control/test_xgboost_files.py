@@ -107,6 +107,16 @@ def test_a_model_from_before_categorical_splits_loads(tmp_path):
     np.testing.assert_allclose(load(path).predict(rows(data)), booster.inplace_predict(rows(data)), rtol=1e-6)
 
 
+def test_a_model_in_the_legacy_binary_format_is_refused_saying_how_to_convert_it():
+    """A real model as SageMaker's XGBoost container (1.7) saves it: xgboost-model, in XGBoost's old binary format,
+    written by xgboost 1.7.6 (one tree of depth 1, 690 bytes). XGBoost 3 cannot read it; the message says what to do."""
+    folder = Path(__file__).parent / "data" / "xgboost-1.7.6-sagemaker"
+    assert (folder / "xgboost-model").read_bytes().startswith(b"binf")
+    says = r"binary format older XGBoost versions wrote .*save_model\('model\.json'\)"
+    with pytest.raises(ModelLoadError, match=says):
+        load(folder)
+
+
 def model_json(kind: str) -> dict:
     booster, _ = trained(kind)
     return json.loads(booster.save_raw("json"))

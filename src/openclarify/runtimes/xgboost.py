@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from openclarify.runtimes.base import ModelLoadError
 from openclarify.runtimes.tabular import TabularRuntime
 from openclarify.runtimes.xgboost_file import booster_name, check_model, decode_model
 
@@ -26,6 +27,8 @@ class XGBoostRuntime(TabularRuntime):
         # checked, and XGBoost reads those very bytes, in the format the checks read them in (a JSON model starts
         # with `{"`, a UBJSON one does not: XGBoost tells a buffer's format by that, as _read_as_ubjson does a file's).
         data = path.read_bytes()
+        if data.startswith(b"binf"):
+            raise ModelLoadError(_LEGACY_BINARY)
         model = decode_model(data, _read_as_ubjson(path))
         check_model(model)
         booster = xgboost.Booster()
@@ -45,6 +48,15 @@ class XGBoostRuntime(TabularRuntime):
             with self._linear_lock:
                 return self._booster.predict(self._xgb.DMatrix(X))
         return self._booster.inplace_predict(X)
+
+
+# Older XGBoost saved a model under a name without .json or .ubj in a binary format of its own, which XGBoost 3 no
+# longer reads: SageMaker's XGBoost containers (up to 1.7) save xgboost-model so.
+_LEGACY_BINARY = (
+    "ModelDataUrl is an XGBoost model in the binary format older XGBoost versions wrote (SageMaker's XGBoost container"
+    " saves xgboost-model so), which XGBoost 3 no longer reads. Load it with an XGBoost before 3.0 and save it again"
+    " with Booster.save_model('model.json')."
+)
 
 
 def _read_as_ubjson(path: Path) -> bool:
