@@ -72,24 +72,37 @@ def test_a_deletion_whose_last_write_meets_a_locked_file_completes_once_the_lock
         sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant("m")])
         sm.create_endpoint(EndpointName="ep", EndpointConfigName="c")
         sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=FAST_WAIT)
-        # An invocation the old deployment must finish holds the deletion's last write back for 2 s ...
+        # An invocation the old deployment must finish holds the deletion's last write back for 3 s ...
         slow = {
             "EndpointName": "ep",
             "ContentType": "text/csv",
             "Body": b"1,2",
-            "CustomAttributes": "fault=slow,seconds=2",
+            "CustomAttributes": "fault=slow,seconds=3",
         }
-        invocation = threading.Thread(target=lambda: server.client("sagemaker-runtime").invoke_endpoint(**slow))
+        # The client is built first (a fifth of a second), and the deletion comes a second after the request left: on
+        # a loaded machine, 0.3 s after starting the thread was sometimes before the request reached the server, which
+        # then refused it as Deleting and let the deletion finish before the lock below.
+        runtime = server.client("sagemaker-runtime")
+        answered: list[object] = []
+
+        def invoke() -> None:
+            try:
+                answered.append(runtime.invoke_endpoint(**slow)["Body"].read())
+            except Exception as exc:
+                answered.append(exc)
+
+        invocation = threading.Thread(target=invoke)
         invocation.start()
-        time.sleep(0.3)
+        time.sleep(1.0)
         sm.delete_endpoint(EndpointName="ep")
         # ... and another process holds the file past the store's 5 s wait when it comes.
         holder = sqlite3.connect(server.data_dir / "openclarify.db", isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
-        time.sleep(8)
+        time.sleep(9)  # the last write comes at 3 s and waits 5 s: it must still find the file held
         holder.execute("ROLLBACK")
         holder.close()
         invocation.join(10)
+        assert len(answered) == 1 and isinstance(answered[0], bytes), answered  # the old deployment finished it
         deadline = time.monotonic() + 15
         while True:
             try:
