@@ -491,49 +491,47 @@ _CELLS_PER_BLOCK = 1 << 20
 
 class Lines(Sequence[bytes]):
     """Serialised records, one per line, kept as the one body they are sent in: ``body`` is the lines joined by
-    ``\\n``. A run of lines (a slice) is one slice of the buffer, so cutting batches copies no line on its own."""
+    ``\\n``. A run of lines (a slice) shares the buffer, so cutting batches copies no line on its own, and a run's
+    bytes are copied once, when its ``body`` is asked for."""
 
-    __slots__ = ("_data", "_ends")
+    __slots__ = ("_data", "_ends", "_first")
 
-    def __init__(self, data: bytes, ends: np.ndarray) -> None:
-        # ``data`` holds the lines joined by newlines, and may hold one more after the last line (left out of
-        # ``body``); ``ends[i]`` is where line i ends in it, and line i + 1 starts one byte (the newline) later.
+    def __init__(self, data: bytes, ends: np.ndarray, first: int = 0) -> None:
+        # Line 0 starts at ``first`` in ``data``; ``ends[i]`` is where line i ends, and line i + 1 starts one byte (the
+        # newline) later. ``data`` may hold more before and after the lines (a slice shares its parent's).
         self._data = data
         self._ends = ends
+        self._first = first
+
+    @classmethod
+    def of(cls, lines: Sequence[bytes]) -> Lines:
+        return _joined([b"\n".join(lines)], [np.fromiter((len(line) for line in lines), np.int64, count=len(lines))])
+
+    def _end(self) -> int:
+        return int(self._ends[-1]) if self._ends.shape[0] else self._first
 
     @property
     def body(self) -> bytes:
         """The lines joined by ``\\n``, with none after the last: one request body."""
-        end = int(self._ends[-1]) if self._ends.shape[0] else 0
-        return self._data if len(self._data) == end else self._data[:end]
+        first, end = self._first, self._end()
+        return self._data if first == 0 and end == len(self._data) else self._data[first:end]
 
     def view(self) -> memoryview:
         """``body`` without a copy."""
-        end = int(self._ends[-1]) if self._ends.shape[0] else 0
-        return memoryview(self._data)[:end]
-
-    @classmethod
-    def of(cls, lines: Sequence[bytes]) -> Lines:
-        lengths = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
-        return cls(b"\n".join(lines), np.cumsum(lengths + 1) - 1 if len(lines) else lengths)
+        return memoryview(self._data)[self._first : self._end()]
 
     def __len__(self) -> int:
         return self._ends.shape[0]
 
-    @property
-    def ends(self) -> np.ndarray:
-        """Where each line ends in ``body``, (n,) int64; line i + 1 starts one byte (the newline) after line i's end."""
-        return self._ends
-
     def lengths(self) -> np.ndarray:
         """Each line's length in bytes, (n,) int64."""
-        return self._ends - self._starts()
-
-    def _starts(self) -> np.ndarray:
         starts = np.empty_like(self._ends)
-        starts[:1] = 0
+        starts[:1] = self._first
         starts[1:] = self._ends[:-1] + 1
-        return starts
+        return self._ends - starts
+
+    def _start(self, i: int) -> int:
+        return self._first if i == 0 else int(self._ends[i - 1]) + 1
 
     def __getitem__(self, index):  # type: ignore[override]
         n = len(self)
@@ -543,25 +541,31 @@ class Lines(Sequence[bytes]):
                 return Lines.of([self[i] for i in range(start, stop, step)])
             if start >= stop:
                 return Lines(b"", np.empty(0, dtype=np.int64))
-            first = 0 if start == 0 else int(self._ends[start - 1]) + 1
-            return Lines(self._data[first : int(self._ends[stop - 1])], self._ends[start:stop] - first)
+            return Lines(self._data, self._ends[start:stop], self._start(start))
         i = operator.index(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError("line index out of range")
-        first = 0 if i == 0 else int(self._ends[i - 1]) + 1
-        return self._data[first : int(self._ends[i])]
+        return self._data[self._start(i) : int(self._ends[i])]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Lines):
-            return np.array_equal(self._ends, other._ends) and self.body == other.body
+            return np.array_equal(self.lengths(), other.lengths()) and self.view() == other.view()
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Lines({len(self)} lines, {len(self.body)} bytes)"
+        return f"Lines({len(self)} lines, {self._end() - self._first} bytes)"
+
+
+def _joined(bodies: Sequence[bytes | memoryview], lengths: Sequence[np.ndarray]) -> Lines:
+    """``Lines`` of the ``bodies`` (each lines joined by newlines, of these ``lengths``), joined by a newline."""
+    every = np.concatenate(lengths) if lengths else np.empty(0, dtype=np.int64)
+    if every.shape[0] == 0:
+        return Lines(b"", every)
+    return Lines(b"\n".join(bodies), np.cumsum(every + 1) - 1)
 
 
 def concat_lines(parts: Sequence[Lines]) -> Lines:
@@ -569,14 +573,7 @@ def concat_lines(parts: Sequence[Lines]) -> Lines:
     parts = [part for part in parts if len(part)]
     if len(parts) == 1:
         return parts[0]
-    if not parts:
-        return Lines(b"", np.empty(0, dtype=np.int64))
-    sizes = [int(part.ends[-1]) for part in parts]
-    offsets = np.cumsum([0] + [size + 1 for size in sizes[:-1]]).tolist()
-    return Lines(
-        b"\n".join(part.view() for part in parts),
-        np.concatenate([part.ends + offset for part, offset in zip(parts, offsets, strict=True)]),
-    )
+    return _joined([part.view() for part in parts], [part.lengths() for part in parts])
 
 
 def join_lines(lines: Sequence[bytes]) -> bytes:

@@ -25,11 +25,11 @@ class XGBoostRuntime(TabularRuntime):
 
         # XGBoost's readers trust the file: a damaged one crashed the whole server (xgboost_file). It is read once,
         # checked, and XGBoost reads those very bytes, in the format the checks read them in (a JSON model starts
-        # with `{"`, a UBJSON one does not: XGBoost tells a buffer's format by that, as _read_as_ubjson does a file's).
+        # with `{"`, a UBJSON one does not: XGBoost tells a buffer's format by that, as _read_as_ubjson does).
         data = path.read_bytes()
         if data.startswith(b"binf"):
             raise ModelLoadError(_LEGACY_BINARY)
-        model = decode_model(data, _read_as_ubjson(path))
+        model = decode_model(data, _read_as_ubjson(path.suffix, data))
         check_model(model)
         booster = xgboost.Booster()
         booster.load_model(bytearray(data))
@@ -59,12 +59,10 @@ _LEGACY_BINARY = (
 )
 
 
-def _read_as_ubjson(path: Path) -> bool:
-    """Whether ``Booster.load_model`` reads ``path`` as UBJSON: by its extension, else by XGBoost's guess (JSON when
-    the byte after the opening ``{`` and any whitespace is a quote)."""
-    suffix = path.suffix.lower()
+def _read_as_ubjson(suffix: str, data: bytes) -> bool:
+    """Whether ``Booster.load_model`` reads a file of this ``suffix`` and ``data`` as UBJSON: by its extension, else by
+    XGBoost's guess (JSON when the byte after the opening ``{`` and any whitespace is a quote)."""
+    suffix = suffix.lower()
     if suffix in (".json", ".ubj"):
         return suffix == ".ubj"
-    with path.open("rb") as f:
-        head = f.read(64)
-    return not head[1:].lstrip().startswith(b'"')
+    return not data[1:64].lstrip().startswith(b'"')
