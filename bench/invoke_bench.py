@@ -30,6 +30,7 @@ import numpy as np
 import xgboost
 from threadpoolctl import threadpool_limits
 
+from _blas import blas_kernel, run_with_own_kernel
 from _serving import client, free_port, wait_ping
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
@@ -123,7 +124,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--forced-blas",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE if the machine sets them (bench/_blas.py)",
+    )
     args = parser.parse_args()
+    run_with_own_kernel(args.forced_blas)
     tune_allocator()  # as the server runs, for the engine measured in this process
 
     work = Path(tempfile.mkdtemp(prefix="invoke-bench-"))
@@ -274,7 +281,7 @@ def main() -> None:
         container.wait(10)
 
     cpu = platform.processor() or platform.machine()
-    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {blas_kernel()}")
     print(f"setting: XGBoost 100 trees depth 6, M={M}, baseline {BASELINE_ROWS} rows, default budget")
     print(f"synthetic rows per explained record (model_rows): {rows}; exact={details['exact']}")
     print(f"bare Booster.predict on {len(synthetic)} rows:        {bare:8.1f} ms   (float32, as the runtime gets them)")
