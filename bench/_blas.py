@@ -3,8 +3,8 @@
 Some machines force an older kernel on every process through ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``, where
 old OpenBLAS builds computed wrong results or crashed on their processor. The OpenBLAS that numpy and scipy bundle
 now runs correctly on its own choice, which is what a deployment gets, and the forced kernel slows it: on the
-development machine (AMD EPYC, AVX-512) it forces Haswell's kernels instead of SkylakeX's, and the engine's fit after
-the model took 0.16 instead of 0.13 ms per record at M = 20 with one baseline row. A benchmark run under the forced
+development machine (AMD EPYC, AVX-512) it forces Haswell's kernels instead of SkylakeX's, and the engine's part after
+the model took 0.21 instead of 0.17 ms per record at M = 20 with one baseline row. A benchmark run under the forced
 kernel would measure the machine's workaround, not openclarify. Tests and CI keep the machine's setting.
 
 OpenBLAS reads both variables once, when it is loaded, so a benchmark that finds them set runs itself again without
