@@ -12,13 +12,13 @@ sends it; the body follows AWS's runtime shape (``ErrorCode``, ``Message``, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -121,29 +121,35 @@ def invocations(service: InvocationService) -> Callable[[Request], Awaitable[Res
 async def _while_connected(request: Request, work: Awaitable[InvokeResponse]) -> InvokeResponse | None:
     """``work``'s answer, or None once the client has gone: its invocation is then cancelled, which gives its slot
     back and stops its explanation at the next check. A client that gave up used to keep both until the deadline,
-    so its retries queued behind its own abandoned work and were refused with 503."""
-    outcome: dict[str, Any] = {}
-    async with anyio.create_task_group() as group:
+    so its retries queued behind its own abandoned work and were refused with 503.
 
-        async def run() -> None:
-            try:
-                outcome["answer"] = await work
-            except Exception as exc:  # raised again below, as itself rather than inside an exception group
-                outcome["error"] = exc
-            group.cancel_scope.cancel()
+    The work runs in this task and one watcher task waits for the disconnect: an anyio task group of both cost about
+    0.25 ms per invocation (medians of 400 explained invocations in the server), this 0.01."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
 
-        async def watch() -> None:
-            # After the whole body, the next message is the disconnect, whenever it comes (wire.body_limit passes
-            # later calls through without a time limit).
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
+    async def watch() -> None:
+        nonlocal gone
+        # After the whole body, the next message is the disconnect, whenever it comes (wire.body_limit passes later
+        # calls through without a time limit).
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        task.cancel()
 
-        group.start_soon(run)
-        group.start_soon(watch)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("answer")
+    # This task yields only inside ``work``, so the watcher's cancel always lands there: once ``work`` has returned, the
+    # watcher is cancelled before it can run again.
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise  # the server's own cancellation (shutdown): not ours to swallow
+        task.uncancel()
+        return None
+    finally:
+        watcher.cancel()
 
 
 def _members(request: Request, body: bytes) -> dict[str, Any]:
