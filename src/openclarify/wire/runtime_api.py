@@ -133,8 +133,12 @@ async def _while_connected(request: Request, work: Awaitable[InvokeResponse]) ->
         nonlocal gone
         # After the whole body, the next message is the disconnect, whenever it comes (wire.body_limit passes later
         # calls through without a time limit).
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+        try:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # nobody awaits this task: a failure here would only be reported when it is collected
+            log.exception("invocation: watching for the client's disconnect failed; the invocation goes on")
+            return
         gone = True
         task.cancel()
 
