@@ -13,15 +13,26 @@ them (``--forced-blas`` keeps them, to measure under the machine's setting).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 FORCING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-def run_with_own_kernel(keep_forced: bool) -> None:
-    """Runs this benchmark again, in this process's place, without the variables that force OpenBLAS's kernel, unless
-    ``keep_forced``. Returns when there is nothing to unset."""
+def add_forced_option(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's ``--forced-blas`` flag, read by ``run_with_own_kernel``."""
+    parser.add_argument(
+        "--forced-blas",
+        action="store_true",
+        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE if the machine sets them (bench/_blas.py)",
+    )
+
+
+def run_with_own_kernel(keep_forced: bool, argv: list[str] | None = None) -> None:
+    """Runs this benchmark again, in this process's place and with its arguments (``argv``, default the command
+    line's), without the variables that force OpenBLAS's kernel, unless ``keep_forced``. Returns when there is nothing
+    to unset."""
     forced = [name for name in FORCING if name in os.environ]
     if keep_forced or not forced:
         return
@@ -32,7 +43,8 @@ def run_with_own_kernel(keep_forced: bool) -> None:
         flush=True,
     )
     env = {name: value for name, value in os.environ.items() if name not in FORCING}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    arguments = sys.argv[1:] if argv is None else argv
+    os.execve(sys.executable, [sys.executable, sys.argv[0], *arguments], env)
 
 
 def blas_kernel() -> str:

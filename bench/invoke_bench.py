@@ -30,7 +30,7 @@ import numpy as np
 import xgboost
 from threadpoolctl import threadpool_limits
 
-from _blas import blas_kernel, run_with_own_kernel
+from _blas import add_forced_option, blas_kernel, run_with_own_kernel
 from _serving import client, free_port, wait_ping
 from openclarify.clarify.config import InferenceConfig
 from openclarify.clarify.outputs import scores_for_batch
@@ -129,11 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument(
-        "--forced-blas",
-        action="store_true",
-        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE if the machine sets them (bench/_blas.py)",
-    )
+    add_forced_option(parser)
     args = parser.parse_args()
     run_with_own_kernel(args.forced_blas)
     tune_allocator()  # as the server runs, for the engine measured in this process

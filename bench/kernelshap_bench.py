@@ -28,7 +28,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.ensemble import GradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from _blas import blas_kernel, run_with_own_kernel
+from _blas import add_forced_option, blas_kernel, run_with_own_kernel
 from openclarify.kernelshap import clarify_n_samples, explain
 from openclarify.process import tune_allocator
 
@@ -232,15 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="run only the settings whose name matches this regular expression, e.g. 'M=20, B=1$' (not with --write)",
     )
-    parser.add_argument(
-        "--forced-blas",
-        action="store_true",
-        help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE if the machine sets them (bench/_blas.py)",
-    )
+    add_forced_option(parser)
     args = parser.parse_args(argv)
     if args.only and args.write:
         parser.error("--write needs every setting: drop --only")
-    run_with_own_kernel(args.forced_blas)
+    run_with_own_kernel(args.forced_blas, argv)
     rng = np.random.default_rng(0)
     rows = []
     tuned = tune_allocator()
